@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One-way flow: schema/format -> graph IR -> passes -> runtime planner -> kernels.
+// The runtime core (ModelKitCore, ModelKitFormat, ModelKitRuntime) imports no Foundation.
+let package = Package(
+    name: "modelkit",
+    products: [
+        .executable(name: "modelkit", targets: ["modelkit"]),
+        .library(name: "ModelKitRuntime", targets: ["ModelKitRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CProtobufC", path: "Sources/CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // protoc-c output for Schemas/*.proto, committed; Tools/generate-schemas rewrites it.
+        .target(name: "CModelKitSchema", dependencies: ["CProtobufC"], path: "Sources/CModelKitSchema"),
+
+        // Runtime core.
+        .target(name: "ModelKitCore"),
+        .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CZstd", "CModelKitSchema"]),
+        .target(name: "ModelKitRuntime", dependencies: ["ModelKitCore", "ModelKitFormat"]),
+
+        // Dataset and input readers (IDX, .npy, PNG); shared by the CLI and the trainer.
+        .target(name: "ModelKitData", dependencies: ["ModelKitCore", "CZlib"]),
+
+        // Command line.
+        .target(name: "ModelKitCLI", dependencies: [
+            "ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "ModelKitData",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),
+
+        // Tests.
+        .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore"]),
+        .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitFormat", "ModelKitRuntime"]),
+        .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitRuntime", "ModelKitFormat"]),
+        .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
+        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat"]),
+    ]
+)
