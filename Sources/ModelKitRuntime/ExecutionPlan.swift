@@ -1,0 +1,158 @@
+import ModelKitCore
+
+/// Where a value lives during execution.
+enum ValueLocation {
+    /// Byte offset into the arena.
+    case arena(offset: Int)
+    /// Index into the plan's constant buffers.
+    case constant(index: Int)
+}
+
+/// One kernel call with every address resolved, so executing a step allocates nothing.
+struct ExecutionStep {
+    var nodeName: String
+    var operation: Operation
+    var inputs: [TensorView?]
+    var output: MutableTensorView
+}
+
+/// Owns float copies of the graph's constants. Allocated once per session; the pointers
+/// stay valid (and the contents unchanged) until the session is released.
+final class ConstantStore {
+    private(set) var buffers: [UnsafeMutableBufferPointer<Float>] = []
+    var byteCount: Int { buffers.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
+
+    func add(_ values: [Float]) -> Int {
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(values.count, 1))
+        _ = buffer.initialize(from: values)
+        buffers.append(buffer)
+        return buffers.count - 1
+    }
+
+    deinit {
+        for buffer in buffers { buffer.deallocate() }
+    }
+}
+
+/// The arena: one aligned block holding every intermediate tensor.
+final class Arena {
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, MemoryPlanner.alignment),
+                                                alignment: MemoryPlanner.alignment)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, MemoryPlanner.alignment))
+    }
+
+    func floats(at offset: Int) -> UnsafeMutablePointer<Float> {
+        (base + offset).assumingMemoryBound(to: Float.self)
+    }
+
+    deinit { base.deallocate() }
+}
+
+/// The plan for one set of concrete input shapes: step order, value placement, resolved views.
+final class ExecutionPlan {
+    let inputShapes: [String: Shape]
+    let values: [String: ValueInfo]
+    let steps: [ExecutionStep]
+    let arena: Arena
+    let locations: [String: ValueLocation]
+    /// Keeps the constants alive as long as any plan points into them.
+    let constants: ConstantStore
+
+    /// Ops whose output is their input, reinterpreted: they share the input's memory.
+    static func isAlias(_ operation: Operation) -> Bool {
+        switch operation {
+        case .flatten, .reshape, .dropout: return true
+        default: return false
+        }
+    }
+
+    init(graph: Graph, analysis: GraphAnalysis, inputShapes: [String: Shape], constants: ConstantStore,
+         constantIndex: [String: Int]) throws {
+        self.inputShapes = inputShapes
+        self.values = analysis.values
+        self.constants = constants
+
+        // Resolve aliases to the value that owns the memory.
+        var root: [String: String] = [:]
+        func rootOf(_ name: String) -> String { root[name] ?? name }
+        for index in analysis.order {
+            let node = graph.nodes[index]
+            if ExecutionPlan.isAlias(node.operation), constantIndex[node.inputs[0]] == nil {
+                root[node.outputs[0]] = rootOf(node.inputs[0])
+            }
+        }
+
+        // Lifetimes in step positions, per memory owner.
+        var firstStep: [String: Int] = [:]
+        var lastStep: [String: Int] = [:]
+        for input in graph.inputs {
+            firstStep[input.name] = -1
+            lastStep[input.name] = -1
+        }
+        for (position, index) in analysis.order.enumerated() {
+            let node = graph.nodes[index]
+            for input in node.inputs where !input.isEmpty && constantIndex[input] == nil {
+                let owner = rootOf(input)
+                lastStep[owner] = max(lastStep[owner] ?? position, position)
+            }
+            let owner = rootOf(node.outputs[0])
+            if firstStep[owner] == nil { firstStep[owner] = position }
+            lastStep[owner] = max(lastStep[owner] ?? position, position)
+        }
+        for output in graph.outputs where constantIndex[output] == nil {
+            lastStep[rootOf(output)] = Int.max
+        }
+
+        let owners = firstStep.keys.sorted()
+        var requests: [MemoryPlanner.Request] = []
+        for owner in owners {
+            let info = analysis.values[owner]!
+            // Shapes were limit-checked by analyze(), so this product cannot overflow.
+            let bytes = (info.shape.elementCount ?? 0) * MemoryLayout<Float>.stride
+            requests.append(.init(size: bytes, firstStep: firstStep[owner]!, lastStep: lastStep[owner]!))
+        }
+        let (offsets, arenaSize) = MemoryPlanner.plan(requests)
+        let arena = Arena(byteCount: arenaSize)
+        self.arena = arena
+
+        var locations: [String: ValueLocation] = [:]
+        for (position, owner) in owners.enumerated() {
+            locations[owner] = .arena(offset: offsets[position])
+        }
+        for (name, index) in constantIndex { locations[name] = .constant(index: index) }
+        for (alias, owner) in root { locations[alias] = locations[owner] }
+        self.locations = locations
+
+        func address(_ name: String) -> UnsafeMutablePointer<Float> {
+            switch locations[name]! {
+            case .arena(let offset): return arena.floats(at: offset)
+            case .constant(let index): return constants.buffers[index].baseAddress!
+            }
+        }
+        var steps: [ExecutionStep] = []
+        for index in analysis.order {
+            let node = graph.nodes[index]
+            let output = node.outputs[0]
+            if root[output] != nil { continue }  // an alias: nothing to compute
+            let inputs: [TensorView?] = node.inputs.map { name in
+                name.isEmpty ? nil : TensorView(UnsafePointer(address(name)), analysis.values[name]!.shape)
+            }
+            steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, inputs: inputs,
+                                       output: MutableTensorView(address(output), analysis.values[output]!.shape)))
+        }
+        self.steps = steps
+    }
+
+    func pointer(to name: String) -> UnsafeMutablePointer<Float>? {
+        switch locations[name] {
+        case .arena(let offset)?: return arena.floats(at: offset)
+        case .constant(let index)?: return constants.buffers[index].baseAddress!
+        case nil: return nil
+        }
+    }
+}

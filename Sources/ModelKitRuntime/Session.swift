@@ -1,0 +1,132 @@
+import ModelKitCore
+
+public struct SessionOptions: Sendable {
+    /// Worker threads for kernels that parallelise (1 = run on the caller's thread).
+    public var threads: Int
+    public var limits: Limits
+
+    public init(threads: Int = 1, limits: Limits = .default) {
+        self.threads = max(1, threads)
+        self.limits = limits
+    }
+}
+
+/// Runs one model: verify once at creation, plan per input shape, execute with no per-run
+/// allocation in the kernels' path.
+///
+/// A session is not safe to run from two threads at once (runs share the arena); create one
+/// session per thread. Sessions over the same `Model` value share nothing mutable.
+public final class Session {
+    public let model: Model
+    public let options: SessionOptions
+    /// Graph inputs as declared (a dynamic batch dimension shows as -1).
+    public var inputs: [ValueInfo] { model.graph.inputs }
+    /// Graph outputs with shapes for a batch of one.
+    public let outputs: [ValueInfo]
+
+    private let constants = ConstantStore()
+    private let constantIndex: [String: Int]
+    private var plan: ExecutionPlan
+
+    public init(model: Model, options: SessionOptions = SessionOptions()) throws {
+        self.model = model
+        self.options = options
+        let graph = model.graph
+        let analysis: GraphAnalysis
+        do {
+            analysis = try graph.analyze(limits: options.limits)
+        } catch let error as GraphError {
+            throw RuntimeError.invalidGraph(error)
+        }
+        for input in graph.inputs where input.dtype != .float32 {
+            throw RuntimeError.unsupportedDType(name: input.name, dtype: input.dtype)
+        }
+        var constantIndex: [String: Int] = [:]
+        for (name, tensor) in graph.initializers.sorted(by: { $0.key < $1.key }) {
+            guard let floats = tensor.floats else { throw RuntimeError.unsupportedDType(name: name, dtype: tensor.dtype) }
+            constantIndex[name] = constants.add(floats)
+        }
+        self.constantIndex = constantIndex
+        outputs = graph.outputs.map { analysis.values[$0]! }
+        plan = try ExecutionPlan(graph: graph, analysis: analysis, inputShapes: Session.shapes(of: analysis, graph),
+                                 constants: constants, constantIndex: constantIndex)
+    }
+
+    private static func shapes(of analysis: GraphAnalysis, _ graph: Graph) -> [String: Shape] {
+        Dictionary(uniqueKeysWithValues: graph.inputs.map { ($0.name, analysis.values[$0.name]!.shape) })
+    }
+
+    /// Bytes of the intermediate-tensor arena for the current plan.
+    public var arenaBytes: Int { plan.arena.byteCount }
+    /// Bytes of the constants (weights) the session holds.
+    public var constantBytes: Int { constants.byteCount }
+    /// Number of kernel calls per run (aliasing ops such as Reshape cost none).
+    public var stepCount: Int { plan.steps.count }
+
+    /// Re-plans when the input shapes differ from the current plan's (e.g. a new batch size).
+    private func preparePlan(for shapes: [String: Shape]) throws {
+        guard shapes != plan.inputShapes else { return }
+        for input in model.graph.inputs {
+            guard let shape = shapes[input.name] else { throw RuntimeError.missingInput(name: input.name) }
+            let fits = shape.rank == input.shape.rank
+                && zip(shape.dims, input.shape.dims).allSatisfy { $1 == -1 ? $0 >= 1 : $0 == $1 }
+            guard fits else { throw RuntimeError.inputShapeMismatch(name: input.name, expected: input.shape, actual: shape) }
+        }
+        let analysis: GraphAnalysis
+        do {
+            analysis = try model.graph.analyze(inputShapes: shapes, limits: options.limits)
+        } catch let error as GraphError {
+            throw RuntimeError.invalidGraph(error)
+        }
+        plan = try ExecutionPlan(graph: model.graph, analysis: analysis, inputShapes: shapes,
+                                 constants: constants, constantIndex: constantIndex)
+    }
+
+    /// Runs the model on named float inputs and returns every graph output.
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        let known = model.graph.inputs.map(\.name)
+        for name in feeds.keys where !known.contains(name) {
+            throw RuntimeError.unknownInput(name: name, known: known)
+        }
+        var shapes: [String: Shape] = [:]
+        for input in model.graph.inputs {
+            guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
+            guard let floats = tensor.floats else { throw RuntimeError.unsupportedDType(name: input.name, dtype: tensor.dtype) }
+            guard let count = tensor.shape.elementCount, count == floats.count else {
+                throw RuntimeError.inputDataLength(name: input.name, expected: tensor.shape.elementCount ?? -1,
+                                                   actual: floats.count)
+            }
+            shapes[input.name] = tensor.shape
+        }
+        try preparePlan(for: shapes)
+        for input in model.graph.inputs {
+            let destination = plan.pointer(to: input.name)!
+            feeds[input.name]!.floats!.withUnsafeBufferPointer { source in
+                destination.update(from: source.baseAddress!, count: source.count)
+            }
+        }
+        execute()
+        var results: [String: Tensor] = [:]
+        for name in model.graph.outputs {
+            let shape = plan.values[name]!.shape
+            let count = shape.elementCount!
+            let source = plan.pointer(to: name)!
+            results[name] = Tensor(shape: shape, floats: Array(UnsafeBufferPointer(start: source, count: count)))
+        }
+        return results
+    }
+
+    /// Convenience for single-input, single-output models.
+    public func run(_ input: Tensor) throws -> Tensor {
+        guard model.graph.inputs.count == 1, model.graph.outputs.count == 1 else {
+            throw RuntimeError.notSingleInputOutput(inputs: model.graph.inputs.count, outputs: model.graph.outputs.count)
+        }
+        return try run([model.graph.inputs[0].name: input])[model.graph.outputs[0]]!
+    }
+
+    private func execute() {
+        for step in plan.steps {
+            ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output)
+        }
+    }
+}
