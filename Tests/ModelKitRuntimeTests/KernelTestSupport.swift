@@ -1,5 +1,5 @@
 import ModelKitCore
-@testable import ModelKitRuntime
+import ModelKitRuntime
 
 /// Float data with its shape, owned by a test.
 struct HostTensor: Sendable, Equatable {
