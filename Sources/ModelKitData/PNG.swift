@@ -17,7 +17,7 @@ public struct Image: Hashable, Sendable {
     }
 
     /// Sample `channel` of the pixel at column `x`, row `y`.
-    public subscript(x: Int, y: Int, channel: Int) -> UInt8 {
+    public subscript(x x: Int, y y: Int, channel channel: Int) -> UInt8 {
         pixels[(y * width + x) * channels + channel]
     }
 }
