@@ -28,8 +28,9 @@ public enum ModelFile {
     }
 
     /// Header + one checksummed zstd frame around `payload`.
-    package static func container(payload: [UInt8], compressionLevel: Int32 = defaultCompressionLevel) throws -> [UInt8] {
-        let frame = try payload.withUnsafeBytes { try ZstdFrame.compress($0, level: compressionLevel) }
+    package static func container(payload: [UInt8], compressionLevel: Int32 = defaultCompressionLevel,
+                                  checksum: Bool = true) throws -> [UInt8] {
+        let frame = try payload.withUnsafeBytes { try ZstdFrame.compress($0, level: compressionLevel, checksum: checksum) }
         var bytes = ContainerHeader(payloadSize: UInt64(payload.count)).bytes
         bytes.append(contentsOf: frame)
         return bytes

@@ -14,13 +14,14 @@ package enum ZstdFrame {
     }
 
     /// Compresses `payload` into one frame with ZSTD_c_checksumFlag=1 and the content size set.
-    package static func compress(_ payload: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+    /// `checksum: false` exists only for tests that build a frame the reader must reject.
+    package static func compress(_ payload: UnsafeRawBufferPointer, level: Int32, checksum: Bool = true) throws -> [UInt8] {
         guard levels.contains(level) else {
             throw FormatError.compressionFailed(reason: "level \(level) is outside \(levels.lowerBound)...\(levels.upperBound)")
         }
         guard let context = ZSTD_createCCtx() else { throw FormatError.compressionFailed(reason: "out of memory") }
         defer { ZSTD_freeCCtx(context) }
-        for (parameter, value) in [(ZSTD_c_compressionLevel, level), (ZSTD_c_checksumFlag, 1), (ZSTD_c_contentSizeFlag, 1)] {
+        for (parameter, value) in [(ZSTD_c_compressionLevel, level), (ZSTD_c_checksumFlag, checksum ? 1 : 0), (ZSTD_c_contentSizeFlag, 1)] {
             let result = ZSTD_CCtx_setParameter(context, parameter, value)
             if ZSTD_isError(result) != 0 { throw FormatError.compressionFailed(reason: errorName(result)) }
         }
