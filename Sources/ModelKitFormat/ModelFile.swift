@@ -45,7 +45,7 @@ public enum ModelFile {
     /// message, every tensor, the metadata, the training state and the graph before returning.
     public static func decodeWithInfo(_ bytes: [UInt8], limits: Limits = .default) throws -> (model: Model, info: ContainerInfo) {
         let (payload, info) = try payloadWithInfo(bytes, limits: limits)
-        let model = try payload.withUnsafeBytes { try ProtoDecoder.decode($0, limits: limits) }
+        let model = try ProtoDecoder.decode(payload, limits: limits)
         try ModelValidator.validate(model, limits: limits)
         return (model, info)
     }

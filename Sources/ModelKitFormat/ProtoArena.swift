@@ -49,7 +49,7 @@ final class ProtoArena {
             throw FormatError.encodingFailed(reason: "text '\(value.prefix(40))' contains a NUL character")
         }
         let pointer = try allocate(CChar.self, count: utf8.count)
-        utf8.withUnsafeBufferPointer { pointer.initialize(from: $0.baseAddress!, count: $0.count) }
+        for (index, byte) in utf8.enumerated() { (pointer + index).initialize(to: byte) }
         return pointer
     }
 

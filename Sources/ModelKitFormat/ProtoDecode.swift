@@ -7,11 +7,16 @@ import ModelKitCore
 struct ProtoDecoder {
     let limits: Limits
 
-    static func decode(_ payload: UnsafeRawBufferPointer, limits: Limits) throws -> Model {
-        guard let base = payload.baseAddress?.assumingMemoryBound(to: UInt8.self),
-              let file = modelkit__v1__model_file__unpack(nil, payload.count, base) else {
-            throw FormatError.invalidProtobuf(size: payload.count)
+    /// Unpacks and maps `payload`. The payload array is consumed: protobuf-c copies what it keeps,
+    /// so the payload can be released before the Swift arrays are built, lowering peak memory.
+    static func decode(_ payload: consuming [UInt8], limits: Limits) throws -> Model {
+        let size = payload.count
+        let unpacked = payload.withUnsafeBufferPointer { buffer -> UnsafeMutablePointer<Modelkit__V1__ModelFile>? in
+            guard let base = buffer.baseAddress else { return nil }
+            return modelkit__v1__model_file__unpack(nil, buffer.count, base)
         }
+        payload = []
+        guard let file = unpacked else { throw FormatError.invalidProtobuf(size: size) }
         defer { modelkit__v1__model_file__free_unpacked(file, nil) }
         return try ProtoDecoder(limits: limits).model(file.pointee)
     }

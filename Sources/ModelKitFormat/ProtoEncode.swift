@@ -240,9 +240,9 @@ enum ProtoEncoder {
         m.pointee.outputs = try arena.strings(g.outputs)
         m.pointee.n_nodes = g.nodes.count
         m.pointee.nodes = try arena.pointers(g.nodes.map { try node($0, arena) })
-        let names = g.initializers.keys.sorted()
-        m.pointee.n_initializers = names.count
-        m.pointee.initializers = try arena.pointers(names.map { name in try tensor(name, g.initializers[name] ?? Tensor(shape: [0], floats: []), arena) })
+        let initializers = g.initializers.sorted { $0.key < $1.key }
+        m.pointee.n_initializers = initializers.count
+        m.pointee.initializers = try arena.pointers(initializers.map { try tensor($0.key, $0.value, arena) })
         return m
     }
 
@@ -294,11 +294,9 @@ enum ProtoEncoder {
         o.pointee.n_hyperparameters = hyper.count
         o.pointee.hyperparameters = try arena.pointers(hyper)
         o.pointee.step = t.optimizer.step
-        let slotNames = t.optimizer.slots.keys.sorted()
-        o.pointee.n_slots = slotNames.count
-        o.pointee.slots = try arena.pointers(slotNames.map { name in
-            try tensor(name, t.optimizer.slots[name] ?? Tensor(shape: [0], floats: []), arena)
-        })
+        let slots = t.optimizer.slots.sorted { $0.key < $1.key }
+        o.pointee.n_slots = slots.count
+        o.pointee.slots = try arena.pointers(slots.map { try tensor($0.key, $0.value, arena) })
         m.pointee.optimizer = o
         m.pointee.n_rng_state = t.rngState.count
         m.pointee.rng_state = try arena.array(t.rngState)

@@ -19,10 +19,8 @@ package enum ModelValidator {
         for input in graph.inputs {
             try validateValue(input, limits: limits)
         }
-        for name in graph.initializers.keys.sorted() {
-            if let tensor = graph.initializers[name] {
-                try validateTensor(tensor, label: "initializer '\(name)'", limits: limits)
-            }
+        for (name, tensor) in graph.initializers.sorted(by: { $0.key < $1.key }) {
+            try validateTensor(tensor, label: "initializer '\(name)'", limits: limits)
         }
         for node in graph.nodes {
             try validateNode(node)
@@ -143,8 +141,7 @@ package enum ModelValidator {
             throw fail("step in epoch \(training.stepInEpoch) must be between 0 and the total step \(training.step)")
         }
         guard training.optimizer.step >= 0 else { throw fail("optimizer step is \(training.optimizer.step)") }
-        for name in training.optimizer.slots.keys.sorted() {
-            guard let slot = training.optimizer.slots[name] else { continue }
+        for (name, slot) in training.optimizer.slots.sorted(by: { $0.key < $1.key }) {
             let label = "optimizer slot '\(name)'"
             try validateTensor(slot, label: label, limits: limits)
             guard let slash = name.firstIndex(of: "/"), slash != name.startIndex else {
