@@ -1,0 +1,111 @@
+import ModelKitCore
+
+/// Reads and writes .mkm models and .mkc checkpoints: a 24-byte header, then one zstd frame
+/// (with content checksum) holding a `modelkit.v1.ModelFile` protobuf message. See
+/// Schemas/FORMAT.md for the byte layout and version rules.
+public enum ModelFile {
+    /// The version this library writes; it reads every 1.x file.
+    public static var formatVersion: FormatVersion { ContainerHeader.currentVersion }
+    public static let modelExtension = "mkm"
+    public static let checkpointExtension = "mkc"
+    public static let defaultCompressionLevel: Int32 = 9
+
+    /// The file bytes of `model`. The model is validated first (as a reader would) unless
+    /// `validate` is false, so a writer never produces a file the reader rejects.
+    public static func encode(_ model: Model, compressionLevel: Int32 = defaultCompressionLevel,
+                              limits: Limits = .default) throws -> [UInt8] {
+        try encode(model, compressionLevel: compressionLevel, limits: limits, validate: true)
+    }
+
+    /// `validate: false` exists for tests that build deliberately broken files.
+    package static func encode(_ model: Model, compressionLevel: Int32, limits: Limits, validate: Bool) throws -> [UInt8] {
+        if validate { try ModelValidator.validate(model, limits: limits) }
+        let payload = try ProtoEncoder.encode(model)
+        guard payload.count <= limits.maxPayloadBytes else {
+            throw FormatError.encodingFailed(reason: "payload of \(payload.count) bytes exceeds the limit of \(limits.maxPayloadBytes)")
+        }
+        return try container(payload: payload, compressionLevel: compressionLevel)
+    }
+
+    /// Header + one checksummed zstd frame around `payload`.
+    package static func container(payload: [UInt8], compressionLevel: Int32 = defaultCompressionLevel,
+                                  checksum: Bool = true) throws -> [UInt8] {
+        let frame = try payload.withUnsafeBytes { try ZstdFrame.compress($0, level: compressionLevel, checksum: checksum) }
+        var bytes = ContainerHeader(payloadSize: UInt64(payload.count)).bytes
+        bytes.append(contentsOf: frame)
+        return bytes
+    }
+
+    /// Decodes and fully verifies file bytes; see `decodeWithInfo`.
+    public static func decode(_ bytes: [UInt8], limits: Limits = .default) throws -> Model {
+        try decodeWithInfo(bytes, limits: limits).model
+    }
+
+    /// Decodes file bytes, verifying the header, the zstd frame and its checksum, the protobuf
+    /// message, every tensor, the metadata, the training state and the graph before returning.
+    public static func decodeWithInfo(_ bytes: [UInt8], limits: Limits = .default) throws -> (model: Model, info: ContainerInfo) {
+        let (payload, info) = try payloadWithInfo(bytes, limits: limits)
+        let model = try ProtoDecoder.decode(payload, limits: limits)
+        try ModelValidator.validate(model, limits: limits)
+        return (model, info)
+    }
+
+    /// The verified, decompressed protobuf payload of file bytes.
+    package static func payloadWithInfo(_ bytes: [UInt8], limits: Limits = .default) throws -> ([UInt8], ContainerInfo) {
+        try bytes.withUnsafeBytes { raw in
+            let header = try ContainerHeader.parse(raw, limits: limits)
+            let frame = UnsafeRawBufferPointer(rebasing: raw[ContainerHeader.size...])
+            let frameSize = try ZstdFrame.check(frame, header: header)
+            let payload = try ZstdFrame.decompress(frame, header: header)
+            let info = ContainerInfo(version: header.version, payloadBytes: payload.count, frameBytes: frameSize,
+                                     fileBytes: raw.count)
+            return (payload, info)
+        }
+    }
+
+    /// Container facts from the header and frame header alone, without decompressing.
+    public static func info(_ bytes: [UInt8], limits: Limits = .default) throws -> ContainerInfo {
+        try bytes.withUnsafeBytes { raw in
+            let header = try ContainerHeader.parse(raw, limits: limits)
+            let frameSize = try ZstdFrame.check(UnsafeRawBufferPointer(rebasing: raw[ContainerHeader.size...]), header: header)
+            return ContainerInfo(version: header.version, payloadBytes: Int(header.payloadSize), frameBytes: frameSize,
+                                 fileBytes: raw.count)
+        }
+    }
+
+    public static func info(path: String, limits: Limits = .default) throws -> ContainerInfo {
+        try info(try readBytes(path, limits: limits), limits: limits)
+    }
+
+    public static func read(path: String, limits: Limits = .default) throws -> Model {
+        try decode(try readBytes(path, limits: limits), limits: limits)
+    }
+
+    public static func readWithInfo(path: String, limits: Limits = .default) throws -> (model: Model, info: ContainerInfo) {
+        try decodeWithInfo(try readBytes(path, limits: limits), limits: limits)
+    }
+
+    /// Encodes `model` and writes it atomically (temporary file, fsync, rename): readers see the
+    /// old file or the complete new one.
+    public static func write(_ model: Model, to path: String, compressionLevel: Int32 = defaultCompressionLevel,
+                             limits: Limits = .default) throws {
+        let bytes = try encode(model, compressionLevel: compressionLevel, limits: limits)
+        do {
+            try FileSystem.writeFileAtomically(path, bytes: bytes)
+        } catch let error as FileError {
+            throw FormatError.io(error)
+        }
+    }
+
+    /// A file can be no larger than the header plus zstd's bound for the largest payload.
+    static func readBytes(_ path: String, limits: Limits) throws -> [UInt8] {
+        let payloadLimit = limits.maxPayloadBytes
+        let slack = payloadLimit / 128 + (1 << 17)
+        let (sum, overflow) = payloadLimit.addingReportingOverflow(slack + ContainerHeader.size)
+        do {
+            return try FileSystem.readFile(path, limit: overflow ? Int.max : sum)
+        } catch let error as FileError {
+            throw FormatError.io(error)
+        }
+    }
+}
