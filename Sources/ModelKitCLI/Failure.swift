@@ -48,6 +48,10 @@ func describe(_ error: Error) -> (String, Int32) {
         case .writeFailed: return (error.description, ExitStatus.cannotCreate)
         default: return (error.description, ExitStatus.dataError)
         }
+    case DataError.file(let error):
+        return describe(error)
+    case DataError.missingFiles:
+        return ("\(error)", ExitStatus.noInput)
     case let error as CustomStringConvertible:
         return (error.description, ExitStatus.dataError)
     default:
