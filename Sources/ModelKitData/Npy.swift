@@ -137,8 +137,9 @@ public struct NpyArray: Hashable, Sendable {
         return NpyArray(shape: shape, values: values, dtype: dtype)
     }
 
-    /// The `.npy` bytes: format 1.0 (2.0 if the header would not fit), `<f4`, C order, header
-    /// padded with spaces to a multiple of 64 bytes as numpy does.
+    /// The `.npy` bytes: format 1.0 (2.0 if the header would not fit), in the array's `dtype`,
+    /// C order, header padded with spaces to a multiple of 64 bytes as numpy does. Values that
+    /// an integer dtype cannot hold exactly are an error, not silently rounded.
     public func encoded() throws -> [UInt8] {
         guard shape.dims.allSatisfy({ $0 >= 0 }), let count = shape.elementCount else {
             throw DataError.unsupported(file: "<npy>", detail: "shape \(shape) cannot be stored")
@@ -152,7 +153,7 @@ public struct NpyArray: Hashable, Sendable {
         case 1: shapeText = "(\(shape[0]),)"
         default: shapeText = "(" + shape.dims.map(String.init).joined(separator: ", ") + ")"
         }
-        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+        let dict = "{'descr': '\(dtype.rawValue)', 'fortran_order': False, 'shape': \(shapeText), }"
         var major: UInt8 = 1
         var prefix = 10
         var total = prefix + dict.utf8.count + 1
@@ -173,15 +174,29 @@ public struct NpyArray: Hashable, Sendable {
         bytes += Array(dict.utf8)
         bytes += [UInt8](repeating: 0x20, count: headerLength - dict.utf8.count - 1)
         bytes.append(0x0A)
-        bytes.reserveCapacity(bytes.count + count * 4)
+        bytes.reserveCapacity(bytes.count + count * dtype.byteSize)
+        func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        func exact<T: FixedWidthInteger>(_ value: Float, as type: T.Type) throws -> T {
+            guard let converted = T(exactly: value) else {
+                throw DataError.unsupported(file: "<npy>", detail: "value \(value) does not fit dtype \(dtype.rawValue)")
+            }
+            return converted
+        }
         for value in values {
-            let bits = value.bitPattern
-            bytes += [UInt8(bits & 0xff), UInt8(bits >> 8 & 0xff), UInt8(bits >> 16 & 0xff), UInt8(bits >> 24)]
+            switch dtype {
+            case .float32: appendLittleEndian(value.bitPattern)
+            case .float64: appendLittleEndian(Double(value).bitPattern)
+            case .int32: appendLittleEndian(try exact(value, as: Int32.self))
+            case .uint8: bytes.append(try exact(value, as: UInt8.self))
+            case .int8: appendLittleEndian(try exact(value, as: Int8.self))
+            }
         }
         return bytes
     }
 
-    /// Writes the array as a `<f4` `.npy` file, atomically.
+    /// Writes the array as a `.npy` file in its `dtype`, atomically.
     public func write(to path: String) throws {
         try writeOutput(path, bytes: try encoded())
     }

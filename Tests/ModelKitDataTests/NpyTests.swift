@@ -64,6 +64,25 @@ import Testing
         #expect(ours == numpy)
     }
 
+    @Test(arguments: [NpyDType.uint8, .int8, .int32, .float64])
+    func writesInTheArraysOwnDType(dtype: NpyDType) throws {
+        let values: [Float] = dtype == .uint8 ? [0, 7, 255] : [-128, 0, 127]
+        let bytes = try NpyArray(shape: [3], values: values, dtype: dtype).encoded()
+        #expect(String(decoding: bytes[10..<60], as: UTF8.self).contains("'descr': '\(dtype.rawValue)'"))
+        #expect(bytes.count == 128 + 3 * dtype.byteSize)
+        let back = try NpyArray.decode(bytes)
+        #expect(back.dtype == dtype && back.values == values)
+    }
+
+    @Test func encodeRejectsValuesTheDTypeCannotHold() {
+        expectDataError("unsupported", mentions: ["256", "|u1"]) {
+            _ = try NpyArray(shape: [2], values: [1, 256], dtype: .uint8).encoded()
+        }
+        expectDataError("unsupported", mentions: ["0.5"]) {
+            _ = try NpyArray(shape: [1], values: [0.5], dtype: .int32).encoded()
+        }
+    }
+
     @Test func encodeRejectsCountMismatch() {
         expectDataError("countMismatch", mentions: ["6 elements", "5 values"]) {
             _ = try NpyArray(shape: [2, 3], values: [1, 2, 3, 4, 5]).encoded()
