@@ -299,11 +299,11 @@ enum ConstantMath {
             if s > 0 {
                 start = clampIndex(start, low: 0, high: dim)
                 end = clampIndex(end, low: 0, high: dim)
-                count = end > start ? (end - start + s - 1) / s : 0
+                count = end > start ? (end - start - 1) / s + 1 : 0  // ceil without overflow
             } else {
                 start = clampIndex(start, low: -1, high: dim - 1)
                 end = clampIndex(end, low: -1, high: dim - 1)
-                count = start > end ? (start - end + (-s) - 1) / (-s) : 0
+                count = start > end ? (start - end - 1) / (-s) + 1 : 0
             }
             begin[axis] = Int(start)
             step[axis] = Int(s)
