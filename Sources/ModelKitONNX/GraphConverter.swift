@@ -55,6 +55,11 @@ final class GraphConverter {
     var useCounts: [String: Int] = [:]
     /// Dense nodes without bias (stored output name -> node index), for MatMul+Add fusion.
     var denseWithoutBias: [String: Int] = [:]
+    /// ONNX value name -> the nodes (and input positions) that read it.
+    var consumers: [String: [(node: ONNXNodeProto, input: Int)]] = [:]
+    /// Flattened values whose features are in NHWC order (stored name -> the [C,H,W] they came
+    /// from); the one Dense that reads each permutes its weight columns to match.
+    var nhwcFeatureOrder: [String: (c: Int, h: Int, w: Int)] = [:]
     /// Elements created by constant folding so far, bounded by `limits.maxTensorElements`.
     private var foldedElements = 0
 
@@ -97,7 +102,10 @@ final class GraphConverter {
         }
 
         for node in graph.nodes {
-            for name in node.inputs where !name.isEmpty { useCounts[name, default: 0] += 1 }
+            for (position, name) in node.inputs.enumerated() where !name.isEmpty {
+                useCounts[name, default: 0] += 1
+                consumers[name, default: []].append((node, position))
+            }
         }
         for name in outputNames { useCounts[name, default: 0] += 1 }
 

@@ -169,7 +169,10 @@ extension GraphConverter {
         let w = transB ? b : try ctx.fold { try ConstantMath.transpose(b, permutation: [1, 0]) }
         let (outFeatures, k) = (w.shape[0], w.shape[1])
         guard k == a.shape[1] else { throw ctx.invalid("A \(a.onnxShape) and B \(b.shape) do not multiply") }
-        let weights = (w.floats() ?? []).map { $0 * alpha }
+        var weights = (w.floats() ?? []).map { $0 * alpha }
+        if let order = nhwcFeatureOrder[a.name] {
+            weights = permuteFeatures(weights, outFeatures: outFeatures, order: order)
+        }
         var inputs = [a.name, addInitializer(ctx.inputName(1), shape: [outFeatures, k], values: weights)]
         if let c = try ctx.optionalConstant(2) {
             guard let bias = try biasVector(c, features: outFeatures) else {
@@ -192,7 +195,9 @@ extension GraphConverter {
         }
         guard b.shape[0] == a.shape[1] else { throw ctx.invalid("A \(a.onnxShape) and B \(b.shape) do not multiply") }
         let w = try ctx.fold { try ConstantMath.transpose(b, permutation: [1, 0]) }
-        let weight = addInitializer(ctx.inputName(1), shape: w.shape, values: w.floats() ?? [])
+        var values = w.floats() ?? []
+        if let order = nhwcFeatureOrder[a.name] { values = permuteFeatures(values, outFeatures: w.shape[0], order: order) }
+        let weight = addInitializer(ctx.inputName(1), shape: w.shape, values: values)
         let result = try ctx.emit(.dense(activation: .none), inputs: [a.name, weight], layout: .onnx,
                                   dynamicBatch: a.dynamicBatch)
         denseWithoutBias[result.name] = nodes.count - 1
@@ -370,6 +375,11 @@ extension GraphConverter {
         case .tensor(let t):
             let axis = try ConstantMath.normalizeAxisOrThrow(ctx, axisValue, rank: t.rank, inclusive: true)
             if t.dynamicBatch && axis == 0 { throw ctx.unsupported("axis 0 folds the dynamic batch into features") }
+            if axis == 1, try flattensIntoDense(t, ctx) {
+                let result = try ctx.emit(.flatten(axis: 1), inputs: [t.name], layout: .onnx, dynamicBatch: t.dynamicBatch)
+                nhwcFeatureOrder[result.name] = (t.shape[3], t.shape[1], t.shape[2])
+                return
+            }
             // ONNX flattens in NCHW element order.
             let x = try ctx.materialize(t, .onnx)
             try ctx.emit(.flatten(axis: axis), inputs: [x.name], layout: .onnx, dynamicBatch: t.dynamicBatch)
@@ -389,7 +399,6 @@ extension GraphConverter {
             let dims = try resolveReshape(ctx, from: c.shape, to: target)
             try ctx.define(.constant(c.reshaped(dims)))
         case .tensor(let t):
-            let x = try ctx.materialize(t, .onnx)
             var dims: [Int] = []
             for (axis, value) in target.enumerated() {
                 if value == dynamicBatchMarker {
@@ -405,8 +414,48 @@ extension GraphConverter {
             if t.dynamicBatch, let first = dims.first, first > 0 {
                 throw ctx.unsupported("shape \(target) fixes the dynamic batch dimension to \(first)")
             }
+            // [N,C,H,W] -> [N,C*H*W] feeding a Dense: keep NHWC order and permute the weights instead.
+            let features = t.rank == 4 ? Shape.checkedProduct(t.shape[1...]) : nil
+            if let features, try resolveReshape(ctx, from: t.onnxShape, to: dims.map { Int64($0) }) == [t.shape[0], features],
+               try flattensIntoDense(t, ctx) {
+                let result = try ctx.emit(.reshape(shape: dims), inputs: [t.name], layout: .onnx, dynamicBatch: t.dynamicBatch)
+                nhwcFeatureOrder[result.name] = (t.shape[3], t.shape[1], t.shape[2])
+                return
+            }
+            let x = try ctx.materialize(t, .onnx)
             try ctx.emit(.reshape(shape: dims), inputs: [x.name], layout: .onnx, dynamicBatch: t.dynamicBatch)
         }
+    }
+
+    /// Whether flattening NHWC tensor `t` may skip the transpose to NCHW: true when the result's
+    /// only reader is a Gemm (transA=0) or MatMul whose weights are already known constants, so
+    /// their columns can be permuted to NHWC feature order instead.
+    private func flattensIntoDense(_ t: TensorValue, _ ctx: NodeContext) throws -> Bool {
+        guard t.layout == .nhwc, useCounts[ctx.outputName, default: 0] == 1,
+              let reader = consumers[ctx.outputName]?.first, reader.input == 0,
+              reader.node.domain.isEmpty || reader.node.domain == "ai.onnx",
+              reader.node.opType == "Gemm" || reader.node.opType == "MatMul",
+              reader.node.inputs.count > 1, case .constant(let b)? = values[reader.node.inputs[1]],
+              b.shape.count == 2, !b.isInteger else { return false }
+        let transA = reader.node.attributes.first { $0.name == "transA" }?.i ?? 0
+        return transA == 0
+    }
+
+    /// Dense weight [O,K] with columns in ONNX NCHW feature order -> columns in NHWC order.
+    private func permuteFeatures(_ weights: [Float], outFeatures: Int, order: (c: Int, h: Int, w: Int)) -> [Float] {
+        let (c, h, w) = order
+        let k = c * h * w
+        var result = [Float](repeating: 0, count: weights.count)
+        for o in 0..<outFeatures {
+            for y in 0..<h {
+                for x in 0..<w {
+                    for channel in 0..<c {
+                        result[o * k + (y * w + x) * c + channel] = weights[o * k + (channel * h + y) * w + x]
+                    }
+                }
+            }
+        }
+        return result
     }
 
     /// ONNX Reshape semantics on a known shape (0 copies, one -1 is inferred).

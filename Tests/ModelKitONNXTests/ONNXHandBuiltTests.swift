@@ -148,8 +148,10 @@ import ModelKitRuntime
         }
     }
 
-    /// Reshape of a 4-D tensor with a fixed shape: the NHWC data is transposed back first.
-    @Test func reshapeOfNHWCTensorUsesONNXOrder() throws {
+    /// Reshape or Flatten of a 4-D tensor not read by a Dense (here: a graph output): the NHWC
+    /// data is transposed back to NCHW first.
+    @Test(arguments: ["Reshape", "Flatten"])
+    func flatteningAnNHWCTensorUsesONNXOrder(_ op: String) throws {
         let bytes = ONNXBuilder.model(input: [.value(1), .value(2), .value(2), .value(3)]) { g in
             g.message(5) { w in
                 w.int(1, 2)
@@ -158,7 +160,9 @@ import ModelKitRuntime
                 w.data(9, [1, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0])
             }
             g.message(1) { ONNXBuilder.node(&$0, op: "Relu", name: "relu", inputs: ["x"], outputs: ["r"]) }
-            g.message(1) { ONNXBuilder.node(&$0, op: "Reshape", name: "flat", inputs: ["r", "shape"], outputs: ["y"]) }
+            g.message(1) {
+                ONNXBuilder.node(&$0, op: op, name: "flat", inputs: op == "Reshape" ? ["r", "shape"] : ["r"], outputs: ["y"])
+            }
         }
         let model = try ONNXImporter.importModel(bytes: bytes)
         let session = try Session(model: model)
@@ -168,5 +172,6 @@ import ModelKitRuntime
         let out = try session.run(Tensor(shape: Shape(nhwc.shape), floats: nhwc.data))
         #expect(out.shape == Shape([1, 12]))
         #expect(out.floats == nchw)
+        #expect(model.graph.nodes.contains { $0.operation == .transpose(permutation: [0, 3, 1, 2]) })
     }
 }

@@ -49,12 +49,31 @@ import ModelKitRuntime
         #expect(maxAbsDifference(result.floats ?? [], secondRow) <= 1e-4)
     }
 
-    /// LeNet flattens a [N,16,5,5] map: the import must keep ONNX's NCHW element order there.
-    @Test func flattenAfterConvolutionKeepsNCHWOrder() throws {
-        let model = try ONNXImporter.importModel(path: ONNXFixtures.path("lenet.onnx"))
+    /// LeNet flattens a [N,16,5,5] map into a Gemm. The import keeps the map NHWC and instead
+    /// permutes the Gemm's weight columns from ONNX's NCHW feature order to NHWC order.
+    @Test func flattenIntoGemmPermutesWeightColumnsToNHWC() throws {
+        let bytes = try ONNXFixtures.bytes("lenet.onnx")
+        let model = try ONNXImporter.importModel(bytes: bytes)
+        #expect(!model.graph.nodes.contains { if case .transpose = $0.operation { true } else { false } })
+
+        let proto = try ONNXModelProto.decode(bytes, limits: .default)
+        let gemm = try #require(proto.graph.nodes.first { $0.opType == "Gemm" })
+        let tensor = try #require(proto.graph.initializers.first { $0.name == gemm.inputs[1] })
+        let original = try #require(try Constant(tensor, limits: .default).floats())  // [120,400], transB=1
         let flatten = try #require(model.graph.nodes.first { if case .flatten = $0.operation { true } else { false } })
-        let producer = try #require(model.graph.nodes.first { $0.outputs.contains(flatten.inputs[0]) })
-        #expect(producer.operation == .transpose(permutation: [0, 3, 1, 2]))
+        let dense = try #require(model.graph.nodes.first { $0.inputs.first == flatten.outputs[0] })
+        let imported = try #require(model.graph.initializers[dense.inputs[1]]?.floats)
+        #expect(imported.count == original.count)
+        let (c, h, w) = (16, 5, 5)
+        for o in [0, 57, 119] {
+            for channel in [0, 7, 15] {
+                for y in [0, 4] {
+                    for x in [0, 3] {
+                        #expect(imported[o * 400 + (y * w + x) * c + channel] == original[o * 400 + (channel * h + y) * w + x])
+                    }
+                }
+            }
+        }
     }
 
     /// The Shape -> Gather -> Unsqueeze -> Concat chain folds into one Reshape with no shape ops left.
