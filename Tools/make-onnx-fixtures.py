@@ -144,24 +144,25 @@ def mixed_ops():
     b = Builder(4)
     a = b.node("LeakyRelu", [b.conv("x", 3, 4, 3, pad=1)], alpha=0.1)
     s = b.node("Sigmoid", [b.conv("x", 3, 4, 1)])
-    h = b.node("Concat", [a, s], axis=1)                                                 # [N,8,16,16]
-    h = b.node("Mul", [h, b.const((1 + 0.3 * b.rng.standard_normal((8, 1, 1))).astype(np.float32), "scale")])
+    d = b.node("Tanh", [b.conv("x", 3, 4, 3, pad=2, dilations=[2, 2])])                  # dilated branch
+    h = b.node("Concat", [a, s, d], axis=1)                                              # [N,12,16,16]
+    h = b.node("Mul", [h, b.const((1 + 0.3 * b.rng.standard_normal((12, 1, 1))).astype(np.float32), "scale")])
     h = b.node("Sub", [h, b.const(np.array([0.25], np.float32), "shift")])
     h = b.node("Div", [h, b.const(np.float32(2.0), "two")])
     h = b.node("Pad", [h, b.const(np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64), "pads"),
-                       b.const(np.float32(0.5), "padv")], mode="constant")              # [N,8,19,19]
+                       b.const(np.float32(0.5), "padv")], mode="constant")              # [N,12,19,19]
     h = b.node("Tanh", [h])
     h = b.node("Dropout", [h])
     h = b.node("Identity", [h])
     h = b.node("AveragePool", [h], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1],
-               count_include_pad=1)                                                     # [N,8,10,10]
+               count_include_pad=1)                                                     # [N,12,10,10]
     b.node("Softmax", [h], ["probs4d"], axis=1)                                          # over channels
-    t = b.node("Transpose", ["probs4d"], perm=[0, 2, 3, 1])                              # [N,10,10,8]
-    r = b.node("Reshape", [t, b.const(np.array([0, -1], np.int64), "shape")])           # [N,800]
+    t = b.node("Transpose", ["probs4d"], perm=[0, 2, 3, 1])                              # [N,10,10,12]
+    r = b.node("Reshape", [t, b.const(np.array([0, -1], np.int64), "shape")])           # [N,1200]
     r = b.node("Unsqueeze", [r, b.const(np.array([1], np.int64), "uaxes")])
     r = b.node("Squeeze", [r, b.const(np.array([1], np.int64), "saxes")])
-    b.node("Gemm", [r, b.weight([800, 5]), b.weight([5], 0.1)], ["logits"])
-    return b.model("mixed_ops", [BATCH, 3, 16, 16], {"logits": [5], "probs4d": [8, 10, 10]}, opset=18)
+    b.node("Gemm", [r, b.weight([1200, 5]), b.weight([5], 0.1)], ["logits"])
+    return b.model("mixed_ops", [BATCH, 3, 16, 16], {"logits": [5], "probs4d": [12, 10, 10]}, opset=18)
 
 
 def unsupported():
