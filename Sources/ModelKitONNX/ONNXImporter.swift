@@ -4,7 +4,9 @@ import ModelKitCore
 ///
 /// ONNX activations are NCHW; modelkit's are NHWC. The importer keeps 4-D activations NHWC
 /// inside the graph and inserts a Transpose only where ONNX element order matters (Flatten,
-/// Reshape, Transpose, Squeeze/Unsqueeze of a 4-D tensor, graph outputs). A 4-D graph input is
+/// Reshape, Transpose, Squeeze/Unsqueeze of a 4-D tensor, graph outputs); a Flatten/Reshape whose
+/// only reader is a constant-weight Gemm/MatMul needs none, as the Dense weight columns are
+/// permuted to NHWC feature order instead. A 4-D graph input is
 /// declared NHWC, [N,H,W,C]; the metadata property `onnx.input_layout.<name>` records that the
 /// ONNX model took it as NCHW. Convolution weights are stored OHWI and axis attributes of
 /// Concat, Softmax, Pad and broadcasting constants are remapped to NHWC.
