@@ -23,11 +23,16 @@ let package = Package(
 
         // protoc-c output for Schemas/*.proto, committed; Tools/generate-schemas rewrites it.
         .target(name: "CModelKitSchema", dependencies: ["CProtobufC"], path: "Sources/CModelKitSchema"),
+        // protoc-c output for Schemas/onnx_subset.proto, committed; Tools/generate-onnx-schema rewrites it.
+        .target(name: "CONNXSchema", dependencies: ["CProtobufC"], path: "Sources/CONNXSchema"),
 
         // Runtime core.
         .target(name: "ModelKitCore"),
         .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CZstd", "CModelKitSchema"]),
         .target(name: "ModelKitRuntime", dependencies: ["ModelKitCore", "ModelKitFormat"]),
+
+        // ONNX import (NCHW ONNX graphs -> NHWC modelkit graphs).
+        .target(name: "ModelKitONNX", dependencies: ["ModelKitCore", "CONNXSchema"]),
 
         // Dataset and input readers (IDX, .npy, PNG); shared by the CLI and the trainer.
         .target(name: "ModelKitData", dependencies: ["ModelKitCore", "CZlib"]),
@@ -45,5 +50,6 @@ let package = Package(
         .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitRuntime", "ModelKitFormat"]),
         .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
         .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat"]),
+        .testTarget(name: "ModelKitONNXTests", dependencies: ["ModelKitONNX", "ModelKitRuntime"]),
     ]
 )
