@@ -45,5 +45,12 @@ let package = Package(
         .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitRuntime", "ModelKitFormat"]),
         .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
         .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat"]),
+
+        // Training compute: SIMD GEMM with runtime dispatch, layers with backward, optimizers.
+        .target(name: "CModelKitKernels", path: "Sources/CModelKitKernels"),
+        .target(name: "ModelKitTraining", dependencies: ["ModelKitCore", "CModelKitKernels"]),
+        .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
+        .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels"],
+                          path: "Tools/TrainingBenchmark"),
     ]
 )

@@ -1,0 +1,45 @@
+#ifndef MODELKIT_KERNELS_H
+#define MODELKIT_KERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Micro-kernel families. The numeric order is the order of preference.
+typedef enum {
+    MK_KERNELS_PORTABLE = 0,
+    MK_KERNELS_AVX2 = 1,
+    MK_KERNELS_AVX512 = 2,
+} mk_kernel_path;
+
+/// The best path this CPU supports (ignores MODELKIT_KERNELS).
+int mk_kernels_best_supported(void);
+
+/// `requested` clamped to what the CPU supports (a request above the best supported path
+/// falls back to the best supported one).
+int mk_kernels_clamp(int requested);
+
+/// The path `mk_sgemm` uses: chosen once, on first use, from the CPU and the environment
+/// variable MODELKIT_KERNELS=portable|avx2|avx512 (clamped to what the CPU supports).
+int mk_kernels_active(void);
+
+/// "portable", "avx2" or "avx512".
+const char *mk_kernels_path_name(int path);
+
+/// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C, where op(A) is
+/// M x K and op(B) is K x N. `trans_a` != 0 means A is stored K x M (op(A) = A^T);
+/// `trans_b` != 0 means B is stored N x K. lda/ldb/ldc are row strides in elements of the
+/// matrices as stored. When beta == 0, C is not read (NaNs in C do not propagate).
+/// Any of M, N, K may be 0. Thread-safe: packing buffers are per thread.
+void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
+              const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc);
+
+/// The same with an explicit path (clamped to what the CPU supports), for tests and benchmarks.
+void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
+                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
