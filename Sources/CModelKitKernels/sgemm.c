@@ -191,6 +191,12 @@ static float *reserve(float **buffer, size_t *capacity, size_t count) {
     return *buffer;
 }
 
+// Interleaves `count` row streams (a constant at each call site, so the inner loop unrolls).
+static inline __attribute__((always_inline)) void gather_rows(float *dst, const float *const *src, long kc, long count) {
+    for (long p = 0; p < kc; p++)
+        for (long i = 0; i < count; i++) *dst++ = src[i][p];
+}
+
 // op(A)[i0.., k0..] block of mc x kc into MR-row panels: panel-major, then k, then the MR rows.
 static void pack_a(int trans, const float *a, long lda, long i0, long k0, long mc, long kc, long mr, float *dst) {
     for (long ip = 0; ip < mc; ip += mr) {
@@ -204,12 +210,19 @@ static void pack_a(int trans, const float *a, long lda, long i0, long k0, long m
                 for (; i < mr; i++) out[i] = 0.0f;
             }
         } else {
-            for (long i = 0; i < rows; i++) {
-                const float *src = a + (i0 + ip + i) * lda + k0;
-                for (long p = 0; p < kc; p++) dst[p * mr + i] = src[p];
+            // Read the MR row streams in step and write the panel contiguously.
+            const float *src[A5_MR];
+            for (long i = 0; i < mr; i++) src[i] = i < rows ? a + (i0 + ip + i) * lda + k0 : NULL;
+            if (rows == mr && mr == A2_MR) {
+                gather_rows(dst, src, kc, A2_MR);
+            } else if (rows == mr && mr == P_MR) {
+                gather_rows(dst, src, kc, P_MR);
+            } else if (rows == mr && mr == A5_MR) {
+                gather_rows(dst, src, kc, A5_MR);
+            } else {
+                for (long p = 0; p < kc; p++)
+                    for (long i = 0; i < mr; i++) dst[p * mr + i] = i < rows ? src[i][p] : 0.0f;
             }
-            for (long i = rows; i < mr; i++)
-                for (long p = 0; p < kc; p++) dst[p * mr + i] = 0.0f;
         }
         dst += mr * kc;
     }
@@ -230,8 +243,16 @@ static void pack_b(int trans, const float *b, long ldb, long k0, long j0, long k
             for (long p = 0; p < kc; p++) {
                 const float *src = b + (k0 + p) * ldb + j0 + jp;
                 float *out = dst + p * nr;
-                memcpy(out, src, (size_t)cols * sizeof(float));
-                for (long j = cols; j < nr; j++) out[j] = 0.0f;
+                // Constant-size copies for full panels: inline vector moves, no memcpy call.
+                if (cols == 32 && nr == 32) {
+                    for (int j = 0; j < 32; j++) out[j] = src[j];
+                } else if (cols == 16 && nr == 16) {
+                    for (int j = 0; j < 16; j++) out[j] = src[j];
+                } else {
+                    long j = 0;
+                    for (; j < cols; j++) out[j] = src[j];
+                    for (; j < nr; j++) out[j] = 0.0f;
+                }
             }
         }
         dst += nr * kc;

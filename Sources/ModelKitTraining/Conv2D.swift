@@ -96,7 +96,8 @@ public final class Conv2D: UnaryLayer {
         return Batch.uninitialized([g.n, g.oh, g.ow, o]) { out in
             if let bias {
                 bias.value.withUnsafeBufferPointer { b in
-                    for r in 0..<rows { (out.baseAddress! + r * o).update(from: b.baseAddress!, count: o) }
+                    let dst = out.baseAddress!, src = b.baseAddress!
+                    for r in 0..<rows { for j in 0..<o { dst[r * o + j] = src[j] } }
                 }
             }
             columns.withUnsafeBufferPointer { a in
@@ -114,9 +115,11 @@ public final class Conv2D: UnaryLayer {
         if let bias {
             let o = outChannels
             var sums = [Double](repeating: 0, count: o)
-            outputGradient.values.withUnsafeBufferPointer { dy in
-                for r in 0..<(dy.count / o) {
-                    for j in 0..<o { sums[j] += Double(dy[r * o + j]) }
+            sums.withUnsafeMutableBufferPointer { sum in
+                outputGradient.values.withUnsafeBufferPointer { dy in
+                    for r in 0..<(dy.count / o) {
+                        for j in 0..<o { sum[j] += Double(dy[r * o + j]) }
+                    }
                 }
             }
             bias.gradient = sums.map { Float($0) }
@@ -165,14 +168,33 @@ public final class Conv2D: UnaryLayer {
                         let sample = input.pointer + n * g.h * g.w * g.c
                         for oy in 0..<g.oh {
                             for ox in 0..<g.ow {
+                                let ix0 = ox * sw - g.left
+                                let rowInside = dw == 1 && ix0 >= 0 && ix0 + kw <= g.w
                                 for ky in 0..<kh {
                                     let iy = oy * sh - g.top + ky * dh
+                                    if rowInside && iy >= 0 && iy < g.h {
+                                        // The kw·C values of this kernel row are contiguous in the input.
+                                        let src = sample + (iy * g.w + ix0) * g.c
+                                        let span = kw * g.c
+                                        if span >= 32 {
+                                            dst.update(from: src, count: span)
+                                        } else {
+                                            for e in 0..<span { dst[e] = src[e] }
+                                        }
+                                        dst += span
+                                        continue
+                                    }
                                     for kx in 0..<kw {
                                         let ix = ox * sw - g.left + kx * dw
                                         if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
-                                            dst.update(from: sample + (iy * g.w + ix) * g.c, count: g.c)
+                                            let src = sample + (iy * g.w + ix) * g.c
+                                            if g.c >= 32 {
+                                                dst.update(from: src, count: g.c)
+                                            } else {
+                                                for ch in 0..<g.c { dst[ch] = src[ch] }
+                                            }
                                         } else {
-                                            dst.update(repeating: 0, count: g.c)
+                                            for ch in 0..<g.c { dst[ch] = 0 }
                                         }
                                         dst += g.c
                                     }

@@ -27,30 +27,55 @@ public final class MaxPool2D: UnaryLayer {
         let outCount = g.n * g.oh * g.ow * g.c
         var argmax = [Int32](repeating: 0, count: training ? outCount : 0)
         let output = Batch.uninitialized([g.n, g.oh, g.ow, g.c]) { out in
-            input.values.withUnsafeBufferPointer { x in
-                argmax.withUnsafeMutableBufferPointer { arg in
-                    var o = 0
+            input.values.withUnsafeBufferPointer { xb in
+                argmax.withUnsafeMutableBufferPointer { argb in
+                    let x = xb.baseAddress!, c = g.c
+                    var dst = out.baseAddress!
+                    var arg = argb.baseAddress
                     for n in 0..<g.n {
                         for oy in 0..<g.oh {
                             let y0 = max(oy * a.strideH - g.top, 0), y1 = min(oy * a.strideH - g.top + a.kernelH, g.h)
                             for ox in 0..<g.ow {
                                 let x0 = max(ox * a.strideW - g.left, 0)
                                 let x1 = min(ox * a.strideW - g.left + a.kernelW, g.w)
-                                let first = ((n * g.h + y0) * g.w + x0) * g.c
-                                for ch in 0..<g.c {
-                                    out[o + ch] = x[first + ch]
-                                    if training { arg[o + ch] = Int32(first + ch) }
-                                }
+                                let first = ((n * g.h + y0) * g.w + x0) * c
+                                for ch in 0..<c { dst[ch] = x[first + ch] }
+                                if let arg { for ch in 0..<c { arg[ch] = Int32(first + ch) } }
                                 for iy in y0..<y1 {
                                     for ix in x0..<x1 {
-                                        let base = ((n * g.h + iy) * g.w + ix) * g.c
-                                        for ch in 0..<g.c where x[base + ch] > out[o + ch] {
-                                            out[o + ch] = x[base + ch]
-                                            if training { arg[o + ch] = Int32(base + ch) }
+                                        let base = ((n * g.h + iy) * g.w + ix) * c
+                                        let row = x + base
+                                        if let arg, c % 4 == 0 {
+                                            // SIMD select: which input wins is data-dependent, so no branches.
+                                            var ch = 0
+                                            while ch < c {
+                                                let value = UnsafeRawPointer(row + ch).loadUnaligned(as: SIMD4<Float>.self)
+                                                let current = UnsafeRawPointer(dst + ch).loadUnaligned(as: SIMD4<Float>.self)
+                                                let better = value .> current
+                                                let index = SIMD4<Int32>(repeating: Int32(base + ch)) &+ SIMD4<Int32>(0, 1, 2, 3)
+                                                let oldIndex = UnsafeRawPointer(arg + ch).loadUnaligned(as: SIMD4<Int32>.self)
+                                                UnsafeMutableRawPointer(dst + ch).storeBytes(
+                                                    of: current.replacing(with: value, where: better), as: SIMD4<Float>.self)
+                                                UnsafeMutableRawPointer(arg + ch).storeBytes(
+                                                    of: oldIndex.replacing(with: index, where: better),
+                                                    as: SIMD4<Int32>.self)
+                                                ch += 4
+                                            }
+                                        } else if let arg {
+                                            // Branch-free select: which input wins is data-dependent.
+                                            for ch in 0..<c {
+                                                let value = row[ch], current = dst[ch]
+                                                let better = value > current
+                                                dst[ch] = better ? value : current
+                                                arg[ch] = better ? Int32(base + ch) : arg[ch]
+                                            }
+                                        } else {
+                                            for ch in 0..<c { dst[ch] = max(dst[ch], row[ch]) }
                                         }
                                     }
                                 }
-                                o += g.c
+                                dst += c
+                                arg = arg.map { $0 + c }
                             }
                         }
                     }
