@@ -14,7 +14,7 @@ import Darwin
 public final class Adam: Optimizer {
     public let name = "adam"
     public var options: OptimizerOptions
-    public let beta1: Float, beta2: Float, epsilon: Float
+    public private(set) var beta1: Float, beta2: Float, epsilon: Float
     public private(set) var iterations: Int64 = 0
     var store = SlotStore()
 
@@ -44,6 +44,7 @@ public final class Adam: Optimizer {
         let (restored, restoredOptions) = try SlotStore.restore(state, expectedName: name)
         store = restored
         if let restoredOptions { options = restoredOptions }
+        (beta1, beta2, epsilon) = AdamMath.restoreBetas(state, (beta1, beta2, epsilon))
         iterations = state.step
     }
 }
@@ -80,6 +81,12 @@ enum AdamMath {
             store.put("m", for: parameter, m)
             store.put("v", for: parameter, v)
         }
+    }
+
+    static func restoreBetas(_ state: OptimizerState, _ current: (Float, Float, Float)) -> (Float, Float, Float) {
+        let h = state.hyperparameters
+        return (h["beta_1"].map { Float($0) } ?? current.0, h["beta_2"].map { Float($0) } ?? current.1,
+                h["epsilon"].map { Float($0) } ?? current.2)
     }
 
     static func export(name: String, options: OptimizerOptions, beta1: Float, beta2: Float, epsilon: Float,

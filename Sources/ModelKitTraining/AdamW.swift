@@ -5,8 +5,8 @@ import ModelKitCore
 public final class AdamW: Optimizer {
     public let name = "adamw"
     public var options: OptimizerOptions
-    public let beta1: Float, beta2: Float, epsilon: Float
-    public let weightDecay: Float
+    public private(set) var beta1: Float, beta2: Float, epsilon: Float
+    public private(set) var weightDecay: Float
     public private(set) var iterations: Int64 = 0
     private var store = SlotStore()
 
@@ -40,6 +40,8 @@ public final class AdamW: Optimizer {
         let (restored, restoredOptions) = try SlotStore.restore(state, expectedName: name)
         store = restored
         if let restoredOptions { options = restoredOptions }
+        (beta1, beta2, epsilon) = AdamMath.restoreBetas(state, (beta1, beta2, epsilon))
+        if let decay = state.hyperparameters["weight_decay"] { weightDecay = Float(decay) }
         iterations = state.step
     }
 }

@@ -5,8 +5,8 @@ import ModelKitCore
 public final class SGD: Optimizer {
     public let name = "sgd"
     public var options: OptimizerOptions
-    public let momentum: Float
-    public let nesterov: Bool
+    public private(set) var momentum: Float
+    public private(set) var nesterov: Bool
     public private(set) var iterations: Int64 = 0
     private var store = SlotStore()
 
@@ -60,10 +60,9 @@ public final class SGD: Optimizer {
 
     public func importState(_ state: OptimizerState) throws {
         let (restored, restoredOptions) = try SlotStore.restore(state, expectedName: name)
-        if let momentum = state.hyperparameters["momentum"], Float(momentum) != self.momentum {
-            throw TrainingError.optimizerStateMismatch(reason: "momentum \(momentum) vs \(self.momentum)")
-        }
         store = restored
+        if let momentum = state.hyperparameters["momentum"] { self.momentum = Float(momentum) }
+        if let nesterov = state.hyperparameters["nesterov"] { self.nesterov = nesterov != 0 }
         if let restoredOptions { options = restoredOptions }
         iterations = state.step
     }

@@ -80,8 +80,8 @@ let gemmCases: [GemmCase] = {
 
     @Test func forcedPathIsClampedToTheCPU() {
         let best = mk_kernels_best_supported()
-        #expect(mk_kernels_clamp(MK_KERNELS_AVX512.rawValue) == best)
-        #expect(mk_kernels_clamp(-3) == MK_KERNELS_PORTABLE.rawValue)
+        #expect(mk_kernels_clamp(Int32(MK_KERNELS_AVX512.rawValue)) == best)
+        #expect(mk_kernels_clamp(-3) == Int32(MK_KERNELS_PORTABLE.rawValue))
         #expect(KernelPath.active.rawValue <= best)
     }
 
