@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*micro_kernel)(long kc, const float *a, const float *b, float *c, long ldc, float alpha,
-                             float beta);
+// The micro-kernel reads op(A)[i][p] at a[i*ars + p*aks] and the NR contiguous values of op(B) row p
+// at b + p*bks, so row-major A, transposed A and row-major B need no packing; packed panels are
+// the special case ars = 1, aks = MR, bks = NR.
+typedef void (*micro_kernel)(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                             long ldc, float alpha, float beta);
 
 typedef struct {
     long mr, nr, kc, mc, nc;
@@ -30,17 +33,17 @@ static inline void store_row(float *c, const float *acc, long n, float alpha, fl
 // Portable: 4 x 16, plain C the compiler may vectorise for the baseline ISA.
 enum { P_MR = 4, P_NR = 16 };
 
-static void kernel_portable(long kc, const float *a, const float *b, float *c, long ldc, float alpha,
-                            float beta) {
+static void kernel_portable(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                            long ldc, float alpha, float beta) {
     float acc[P_MR][P_NR];
     memset(acc, 0, sizeof(acc));
     for (long p = 0; p < kc; p++) {
         for (int i = 0; i < P_MR; i++) {
-            const float ai = a[i];
+            const float ai = a[i * ars];
             for (int j = 0; j < P_NR; j++) acc[i][j] += ai * b[j];
         }
-        a += P_MR;
-        b += P_NR;
+        a += aks;
+        b += bks;
     }
     for (int i = 0; i < P_MR; i++) store_row(c + i * ldc, acc[i], P_NR, alpha, beta);
 }
@@ -50,7 +53,8 @@ static void kernel_portable(long kc, const float *a, const float *b, float *c, l
 enum { A2_MR = 6, A2_NR = 16 };
 
 __attribute__((target("avx2,fma")))
-static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, float alpha, float beta) {
+static void kernel_avx2(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc,
+                        float alpha, float beta) {
     __m256 acc[A2_MR][2];
     for (int i = 0; i < A2_MR; i++) {
         acc[i][0] = _mm256_setzero_ps();
@@ -61,12 +65,12 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
         const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma clang loop unroll(full)
         for (int i = 0; i < A2_MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
+            const __m256 ai = _mm256_broadcast_ss(a + i * ars);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += A2_MR;
-        b += A2_NR;
+        a += aks;
+        b += bks;
     }
     const __m256 va = _mm256_set1_ps(alpha);
     if (beta == 0.0f) {
@@ -89,8 +93,8 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
 enum { A5_MR = 12, A5_NR = 32 };
 
 __attribute__((target("avx512f")))
-static void kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc, float alpha,
-                          float beta) {
+static void kernel_avx512(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                          long ldc, float alpha, float beta) {
     __m512 acc[A5_MR][2];
 #pragma clang loop unroll(full)
     for (int i = 0; i < A5_MR; i++) {
@@ -102,12 +106,12 @@ static void kernel_avx512(long kc, const float *a, const float *b, float *c, lon
         const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma clang loop unroll(full)
         for (int i = 0; i < A5_MR; i++) {
-            const __m512 ai = _mm512_set1_ps(a[i]);
+            const __m512 ai = _mm512_set1_ps(a[i * ars]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += A5_MR;
-        b += A5_NR;
+        a += aks;
+        b += bks;
     }
     const __m512 va = _mm512_set1_ps(alpha);
     if (beta == 0.0f) {
@@ -245,9 +249,9 @@ static void pack_b(int trans, const float *b, long ldb, long k0, long j0, long k
                 float *out = dst + p * nr;
                 // Constant-size copies for full panels: inline vector moves, no memcpy call.
                 if (cols == 32 && nr == 32) {
-                    for (int j = 0; j < 32; j++) out[j] = src[j];
+                    memcpy(out, src, 32 * sizeof(float));
                 } else if (cols == 16 && nr == 16) {
-                    for (int j = 0; j < 16; j++) out[j] = src[j];
+                    memcpy(out, src, 16 * sizeof(float));
                 } else {
                     long j = 0;
                     for (; j < cols; j++) out[j] = src[j];
@@ -281,8 +285,13 @@ void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, f
     const gemm_config cfg = configs[mk_kernels_clamp(path)];
     const long mr = cfg.mr, nr = cfg.nr;
     const long kc_max = k < cfg.kc ? k : cfg.kc;
-    const long mc_max = m < cfg.mc ? ((m + mr - 1) / mr) * mr : cfg.mc;
     const long nc_max = n < cfg.nc ? ((n + nr - 1) / nr) * nr : cfg.nc;
+    // Packing costs a pass over the block; it pays when the panel is reused often (B across M,
+    // A across N) or when a power-of-two row stride would make the kernel's reads alias in cache.
+    // Otherwise panels are read in place; edge panels are always packed (zero padding).
+    const int pack_all_b = trans_b || m >= 32 * mr || (ldb % 1024) == 0;
+    const int pack_all_a = !trans_a && (n >= 32 * nr || (lda % 1024) == 0);
+    const long mc_max = m < cfg.mc ? ((m + mr - 1) / mr) * mr : cfg.mc;
     float *pa = reserve(&packed_a_buffer, &packed_a_capacity, (size_t)(mc_max * kc_max));
     float *pb = reserve(&packed_b_buffer, &packed_b_capacity, (size_t)(nc_max * kc_max));
     if (pa == NULL || pb == NULL) abort();  // Out of memory for a few hundred KB: nothing sane to do.
@@ -290,24 +299,44 @@ void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, f
 
     for (long jc = 0; jc < n; jc += cfg.nc) {
         const long nc = n - jc < cfg.nc ? n - jc : cfg.nc;
+        const long full_cols = (nc / nr) * nr;
         for (long pc = 0; pc < k; pc += cfg.kc) {
             const long kc = k - pc < cfg.kc ? k - pc : cfg.kc;
             const float beta_block = pc == 0 ? beta : 1.0f;
-            pack_b(trans_b, b, ldb, pc, jc, kc, nc, nr, pb);
+            if (pack_all_b) {
+                pack_b(trans_b, b, ldb, pc, jc, kc, nc, nr, pb);
+            } else if (full_cols < nc) {
+                pack_b(trans_b, b, ldb, pc, jc + full_cols, kc, nc - full_cols, nr, pb + full_cols * kc);
+            }
             for (long ic = 0; ic < m; ic += cfg.mc) {
                 const long mc = m - ic < cfg.mc ? m - ic : cfg.mc;
-                pack_a(trans_a, a, lda, ic, pc, mc, kc, mr, pa);
+                const long full_rows = (mc / mr) * mr;
+                if (pack_all_a) {
+                    pack_a(trans_a, a, lda, ic, pc, mc, kc, mr, pa);
+                } else if (full_rows < mc) {
+                    pack_a(trans_a, a, lda, ic + full_rows, pc, mc - full_rows, kc, mr, pa + full_rows * kc);
+                }
                 for (long jr = 0; jr < nc; jr += nr) {
                     const long cols = nc - jr < nr ? nc - jr : nr;
-                    const float *panel_b = pb + jr * kc;
+                    const int direct_b = !pack_all_b && cols == nr;
+                    const float *panel_b = direct_b ? b + pc * ldb + jc + jr : pb + jr * kc;
+                    const long bks = direct_b ? ldb : nr;
                     for (long ir = 0; ir < mc; ir += mr) {
                         const long rows = mc - ir < mr ? mc - ir : mr;
                         float *tile = c + (ic + ir) * ldc + jc + jr;
-                        const float *panel_a = pa + ir * kc;
-                        if (rows == mr && cols == nr) {
-                            cfg.kernel(kc, panel_a, panel_b, tile, ldc, alpha, beta_block);
+                        const float *panel_a;
+                        long ars, aks;
+                        if (rows < mr || pack_all_a) {
+                            panel_a = pa + ir * kc, ars = 1, aks = mr;
+                        } else if (trans_a) {
+                            panel_a = a + pc * lda + ic + ir, ars = 1, aks = lda;
                         } else {
-                            cfg.kernel(kc, panel_a, panel_b, edge, nr, 1.0f, 0.0f);
+                            panel_a = a + (ic + ir) * lda + pc, ars = lda, aks = 1;
+                        }
+                        if (rows == mr && cols == nr) {
+                            cfg.kernel(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block);
+                        } else {
+                            cfg.kernel(kc, panel_a, ars, aks, panel_b, bks, edge, nr, 1.0f, 0.0f);
                             for (long i = 0; i < rows; i++)
                                 store_row(tile + i * ldc, edge + i * nr, cols, alpha, beta_block);
                         }
