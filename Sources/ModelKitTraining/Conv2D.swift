@@ -18,6 +18,8 @@ public final class Conv2D: UnaryLayer {
     private var savedColumns: [Float]?
     private var savedInput: Batch?
     private var savedGeometry: Geometry?
+    /// Input-gradient column buffer, kept between steps.
+    private var scratch: [Float] = []
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: (Int, Int), strides: (Int, Int) = (1, 1),
                 dilations: (Int, Int) = (1, 1), padding: Padding = .valid, groups: Int = 1, useBias: Bool = true,
@@ -114,15 +116,7 @@ public final class Conv2D: UnaryLayer {
         try Check.same(outputGradient.shape, [g.n, g.oh, g.ow, outChannels], name, "output gradient")
         if let bias {
             let o = outChannels
-            var sums = [Double](repeating: 0, count: o)
-            sums.withUnsafeMutableBufferPointer { sum in
-                outputGradient.values.withUnsafeBufferPointer { dy in
-                    for r in 0..<(dy.count / o) {
-                        for j in 0..<o { sum[j] += Double(dy[r * o + j]) }
-                    }
-                }
-            }
-            bias.gradient = sums.map { Float($0) }
+            bias.gradient = ColumnSums.of(outputGradient.values, columns: o)
         }
         if groups > 1 { return try groupedBackward(outputGradient, g, needInputGradient) }
         guard let columns = savedColumns else { throw TrainingError.backwardBeforeForward(layer: name) }
@@ -138,17 +132,30 @@ public final class Conv2D: UnaryLayer {
             }
         }
         guard needInputGradient else { return nil }
-        let dColumns = [Float](unsafeUninitializedCapacity: rows * k) { buffer, initialized in
+        if isPointwise(g) {
+            return Batch.uninitialized([g.n, g.h, g.w, g.c]) { dx in
+                outputGradient.values.withUnsafeBufferPointer { dy in
+                    weight.value.withUnsafeBufferPointer { w in
+                        Gemm.multiply(transA: false, transB: false, m: rows, n: k, k: o, a: dy.baseAddress!, lda: o,
+                                      b: w.baseAddress!, ldb: k, beta: 0, c: dx.baseAddress!, ldc: k)
+                    }
+                }
+            }
+        }
+        var dColumns = scratch
+        scratch = []
+        if dColumns.count != rows * k { dColumns = [Float](repeating: 0, count: rows * k) }
+        dColumns.withUnsafeMutableBufferPointer { buffer in
             outputGradient.values.withUnsafeBufferPointer { dy in
                 weight.value.withUnsafeBufferPointer { w in
                     Gemm.multiply(transA: false, transB: false, m: rows, n: k, k: o, a: dy.baseAddress!, lda: o,
                                   b: w.baseAddress!, ldb: k, beta: 0, c: buffer.baseAddress!, ldc: k)
                 }
             }
-            initialized = rows * k
         }
-        if isPointwise(g) { return Batch(shape: [g.n, g.h, g.w, g.c], values: dColumns) }
-        return Batch(shape: [g.n, g.h, g.w, g.c], values: col2im(dColumns, g))
+        let dx = col2im(dColumns, g)
+        scratch = dColumns
+        return Batch(shape: [g.n, g.h, g.w, g.c], values: dx)
     }
 
     // MARK: im2col / col2im (groups == 1). Column order (ky, kx, c) matches the weight layout.
@@ -157,7 +164,12 @@ public final class Conv2D: UnaryLayer {
         let k = kernelH * kernelW * g.c
         let perSample = g.oh * g.ow * k
         let (kh, kw, sh, sw, dh, dw) = (kernelH, kernelW, strideH, strideW, dilationH, dilationW)
-        return [Float](unsafeUninitializedCapacity: g.n * perSample) { buffer, initialized in
+        // Reuse last step's column buffer when it has the same size (it is uniquely owned here once
+        // released), which saves a multi-megabyte allocation and its page faults every step.
+        var columns = savedColumns ?? []
+        savedColumns = nil
+        if columns.count != g.n * perSample { columns = [Float](repeating: 0, count: g.n * perSample) }
+        columns.withUnsafeMutableBufferPointer { buffer in
             let out = SendablePointer(pointer: buffer.baseAddress!)
             x.withUnsafeBufferPointer { xb in
                 let input = SendableConstPointer(pointer: xb.baseAddress!)
@@ -204,8 +216,8 @@ public final class Conv2D: UnaryLayer {
                     }
                 }
             }
-            initialized = g.n * perSample
         }
+        return columns
     }
 
     private func col2im(_ columns: [Float], _ g: Geometry) -> [Float] {

@@ -64,11 +64,7 @@ public final class Dense: UnaryLayer {
                                   b: x.baseAddress!, ldb: k, beta: 0, c: dw.baseAddress!, ldc: k)
                 }
             }
-            if let bias {
-                var sums = [Double](repeating: 0, count: o)
-                for r in 0..<n { for j in 0..<o { sums[j] += Double(dy[r * o + j]) } }
-                bias.gradient = sums.map { Float($0) }
-            }
+            if let bias { bias.gradient = ColumnSums.of(outputGradient.values, columns: o) }
         }
         guard needInputGradient else { return nil }
         return Batch.uninitialized([n, k]) { dx in
