@@ -159,15 +159,19 @@ int mk_kernels_active(void) {
     int path = atomic_load_explicit(&active_path, memory_order_relaxed);
     if (path >= 0) return path;
     path = mk_kernels_best_supported();
-    const char *forced = getenv("MODELKIT_KERNELS");
-    if (forced != NULL) {
-        if (strcmp(forced, "portable") == 0) path = mk_kernels_clamp(MK_KERNELS_PORTABLE);
-        else if (strcmp(forced, "avx2") == 0) path = mk_kernels_clamp(MK_KERNELS_AVX2);
-        else if (strcmp(forced, "avx512") == 0) path = mk_kernels_clamp(MK_KERNELS_AVX512);
-    }
+    const int forced = mk_kernels_from_name(getenv("MODELKIT_KERNELS"));
+    if (forced >= 0) path = mk_kernels_clamp(forced);
     // Every thread computes the same value, so a race only repeats the work.
     atomic_store_explicit(&active_path, path, memory_order_relaxed);
     return path;
+}
+
+int mk_kernels_from_name(const char *name) {
+    if (name == NULL) return -1;
+    if (strcmp(name, "portable") == 0) return MK_KERNELS_PORTABLE;
+    if (strcmp(name, "avx2") == 0) return MK_KERNELS_AVX2;
+    if (strcmp(name, "avx512") == 0) return MK_KERNELS_AVX512;
+    return -1;
 }
 
 const char *mk_kernels_path_name(int path) {

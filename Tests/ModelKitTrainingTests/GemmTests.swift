@@ -83,6 +83,33 @@ let gemmCases: [GemmCase] = {
         #expect(mk_kernels_clamp(Int32(MK_KERNELS_AVX512.rawValue)) == best)
         #expect(mk_kernels_clamp(-3) == Int32(MK_KERNELS_PORTABLE.rawValue))
         #expect(KernelPath.active.rawValue <= best)
+        #expect(mk_kernels_from_name("portable") == 0 && mk_kernels_from_name("avx2") == 1)
+        #expect(mk_kernels_from_name("avx512") == 2)
+        #expect(mk_kernels_from_name("AVX2") == -1 && mk_kernels_from_name(nil) == -1)
+    }
+
+    @Test func forcedPathsReallyDiffer() {
+        // Guards against a dispatch table that maps every path to the same kernel: the portable
+        // kernel uses separate multiply and add, the SIMD ones fused multiply-add, so on data
+        // chosen to round differently the results differ in the last bits somewhere.
+        guard KernelPath.bestSupported != .portable else { return }
+        var rng = RandomGenerator(seed: 77)
+        let m = 24, n = 32, k = 200
+        let a = (0..<(m * k)).map { _ in rng.nextFloat(in: -1, 1) }
+        let b = (0..<(k * n)).map { _ in rng.nextFloat(in: -1, 1) }
+        func run(_ path: KernelPath) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        Gemm.multiply(transA: false, transB: false, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                                      b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n, threads: 1, path: path)
+                    }
+                }
+            }
+            return c
+        }
+        #expect(run(.portable) != run(.bestSupported))
     }
 
     func check(_ item: GemmCase, path: KernelPath?, threads: Int) {

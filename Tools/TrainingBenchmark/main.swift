@@ -96,3 +96,37 @@ if mode == "gemm" || mode == "all" {
 if mode == "step" || mode == "all" {
     try benchStep()
 }
+
+/// Per-layer forward/backward times of seed-cnn at batch 32 (sequential chain), best of 30.
+func benchLayers() throws {
+    let network = try Network.seedCNN(seed: 42)
+    var rng = RandomGenerator(seed: 3)
+    let batch = Batch(shape: [32, 28, 28, 1], values: (0..<(32 * 784)).map { _ in rng.nextFloat() })
+    let labels = (0..<32).map { _ in Int32(rng.nextInt(below: 10)) }
+    var forwardBest = [Double](repeating: .infinity, count: network.nodes.count)
+    var backwardBest = forwardBest
+    for _ in 0..<30 {
+        var x = batch
+        for (index, node) in network.nodes.enumerated() {
+            let start = now()
+            x = try node.layer.forward([x], training: true, rng: &network.rng)
+            forwardBest[index] = min(forwardBest[index], now() - start)
+        }
+        var g = try SoftmaxCrossEntropy.compute(logits: x, labels: labels).gradient
+        for index in stride(from: network.nodes.count - 1, through: 0, by: -1) {
+            let start = now()
+            let grads = try network.nodes[index].layer.backward(g, needInputGradients: index > 0)
+            backwardBest[index] = min(backwardBest[index], now() - start)
+            if index > 0 { g = grads[0] }
+        }
+    }
+    for (index, node) in network.nodes.enumerated() {
+        print("  \(node.layer.name): forward \(format3(forwardBest[index] * 1e3)) ms, backward \(format3(backwardBest[index] * 1e3)) ms")
+    }
+    print("  total: forward \(format3(forwardBest.reduce(0, +) * 1e3)) ms, backward \(format3(backwardBest.reduce(0, +) * 1e3)) ms")
+}
+
+if mode == "layers" || mode == "all" {
+    print("seed-cnn per layer (best of 30, \(Parallelism.threadCount) threads):")
+    try benchLayers()
+}

@@ -23,6 +23,10 @@ int mk_kernels_clamp(int requested);
 /// variable MODELKIT_KERNELS=portable|avx2|avx512 (clamped to what the CPU supports).
 int mk_kernels_active(void);
 
+/// The path named by a MODELKIT_KERNELS value ("portable", "avx2", "avx512"), unclamped;
+/// -1 for NULL or any other text (which leaves automatic selection in place).
+int mk_kernels_from_name(const char *name);
+
 /// "portable", "avx2" or "avx512".
 const char *mk_kernels_path_name(int path);
 
