@@ -69,8 +69,8 @@ public enum Gemm {
         let pa = SendableConstPointer(pointer: a), pb = SendableConstPointer(pointer: b)
         let pc = SendablePointer(pointer: c)
         if m >= 2 * n || m >= 48 * parts {
-            // Row split, chunks rounded to 48 rows (a multiple of every micro-kernel's MR).
-            let chunk = ((m + parts - 1) / parts + 47) / 48 * 48
+            // Row split, chunks rounded to 12 rows (a multiple of every micro-kernel's MR: 4, 6, 12).
+            let chunk = ((m + parts - 1) / parts + 11) / 12 * 12
             Parallelism.run((m + chunk - 1) / chunk) { part in
                 let i0 = part * chunk
                 let rows = min(chunk, m - i0)
@@ -79,8 +79,9 @@ public enum Gemm {
                               pc.pointer + i0 * ldc, ldc)
             }
         } else {
-            // Column split, chunks rounded to 32 columns (a multiple of every NR).
-            let chunk = ((n + parts - 1) / parts + 31) / 32 * 32
+            // Column split, chunks rounded to 16 columns (NR of the portable and AVX2 kernels; the
+            // AVX-512 kernel then may get one half-width edge panel per chunk).
+            let chunk = ((n + parts - 1) / parts + 15) / 16 * 16
             Parallelism.run((n + chunk - 1) / chunk) { part in
                 let j0 = part * chunk
                 let cols = min(chunk, n - j0)
