@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "CModelKitKernels", path: "Sources/CModelKitKernels"),
         .target(name: "ModelKitTraining", dependencies: ["ModelKitCore", "CModelKitKernels"]),
         .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
-        .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels"],
+        .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels", "CZlib"],
                           path: "Tools/TrainingBenchmark"),
     ]
 )

@@ -31,7 +31,8 @@ public final class MaxPool2D: UnaryLayer {
                 argmax.withUnsafeMutableBufferPointer { argb in
                     let x = xb.baseAddress!, c = g.c
                     var dst = out.baseAddress!
-                    var arg = argb.baseAddress
+                    // An empty array can still have a base address: gate on `training`, not on nil.
+                    var arg = training ? argb.baseAddress : nil
                     for n in 0..<g.n {
                         for oy in 0..<g.oh {
                             let y0 = max(oy * a.strideH - g.top, 0), y1 = min(oy * a.strideH - g.top + a.kernelH, g.h)

@@ -67,6 +67,19 @@ import Testing
         #expect(throws: TrainingError.self) { try network.add(Dense(name: "d", inFeatures: 4, outFeatures: 2, rng: &rng)) }
     }
 
+    @Test func inferenceForwardMatchesTrainingForwardWithoutStochasticLayers() throws {
+        let network = try Network.seedCNN(seed: 12)
+        var rng = RandomGenerator(seed: 13)
+        let x = Batch(shape: [3, 28, 28, 1], values: (0..<(3 * 784)).map { _ in rng.nextFloat() })
+        let inference = try network.forward(x, training: false)
+        let training = try network.forward(x, training: true)
+        #expect(inference.shape == [3, 10])
+        #expect(inference == training)
+        let pool = try MaxPool2D(name: "p")
+        let y = try pool.forward([GradientCheck.distinctInput([2, 4, 4, 3], seed: 14)], training: false, rng: &rng)
+        #expect(y.shape == [2, 2, 2, 3])
+    }
+
     @Test func inferenceModesDifferFromTraining() throws {
         let bn = try BatchNormalization(name: "bn", channels: 1, momentum: 0.5)
         var rng = RandomGenerator(seed: 1)

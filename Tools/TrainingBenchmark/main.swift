@@ -132,3 +132,8 @@ if mode == "layers" || mode == "all" {
     print("seed-cnn per layer (best of 30, \(Parallelism.threadCount) threads):")
     try benchLayers()
 }
+
+if mode == "fashion" {
+    let epochs = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 1 : 1
+    try trainFashionMNIST(epochs: epochs, directory: "/usr/share/datasets/fashion-mnist")
+}
