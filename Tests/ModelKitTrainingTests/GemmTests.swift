@@ -145,4 +145,10 @@ let gemmCases: [GemmCase] = {
         }
         #expect(worst <= 1, "\(item.testDescription) path \(path?.description ?? "active"): error \(worst)× tolerance")
     }
+
+    @Test func allocatorTuningAppliesOnGlibc() {
+        #if canImport(Glibc)
+        #expect(TrainingMemory.retainFreedMemory())
+        #endif
+    }
 }

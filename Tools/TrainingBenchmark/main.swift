@@ -77,7 +77,9 @@ func format3(_ x: Double) -> String {
 
 let mode = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "all"
 // What a trainer process does first; MODELKIT_DEFAULT_MALLOC=1 measures without it.
-if getenv("MODELKIT_DEFAULT_MALLOC") == nil { TrainingMemory.retainFreedMemory() }
+if getenv("MODELKIT_DEFAULT_MALLOC") == nil, !TrainingMemory.retainFreedMemory() {
+    print("warning: allocator tuning not applied")
+}
 if mode == "gemm" || mode == "all" {
     print("GEMM GFLOP/s, best supported path: \(KernelPath.bestSupported)")
     let shapes: [(Int, Int, Int, Bool, Bool, String)] = [

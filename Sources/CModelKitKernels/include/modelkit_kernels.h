@@ -42,7 +42,7 @@ void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
 void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc);
 
-/// glibc only: keep freed blocks below 256 MB in the heap (no mmap/munmap, no trimming), so a
+/// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.
 int mk_retain_freed_memory(void);
