@@ -49,7 +49,14 @@ let package = Package(
         .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitFormat", "ModelKitRuntime"]),
         .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitRuntime", "ModelKitFormat"]),
         .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
-        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat"]),
+        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat", "ModelKitData"]),
         .testTarget(name: "ModelKitONNXTests", dependencies: ["ModelKitONNX", "ModelKitRuntime"]),
+
+        // Training compute: SIMD GEMM with runtime dispatch, layers with backward, optimizers.
+        .target(name: "CModelKitKernels", path: "Sources/CModelKitKernels"),
+        .target(name: "ModelKitTraining", dependencies: ["ModelKitCore", "CModelKitKernels"]),
+        .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
+        .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels", "CZlib"],
+                          path: "Tools/TrainingBenchmark"),
     ]
 )

@@ -1,0 +1,357 @@
+// Packed single-precision GEMM (Goto/BLIS loop order) with register-blocked micro-kernels and
+// runtime CPU dispatch. Loops: N in NC blocks -> K in KC blocks (pack op(B)) -> M in MC blocks
+// (pack op(A)) -> NR column panels -> MR row panels -> micro-kernel. A KC x NR micro-panel of B
+// stays in L1 while the MC x KC block of A streams from L2.
+#include "modelkit_kernels.h"
+
+#include <immintrin.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The micro-kernel reads op(A)[i][p] at a[i*ars + p*aks] and the NR contiguous values of op(B) row p
+// at b + p*bks, so row-major A, transposed A and row-major B need no packing; packed panels are
+// the special case ars = 1, aks = MR, bks = NR.
+typedef void (*micro_kernel)(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                             long ldc, float alpha, float beta);
+
+typedef struct {
+    long mr, nr, kc, mc, nc;
+    micro_kernel kernel;
+} gemm_config;
+
+// Writes alpha * acc + beta * c for one row of `n` values; c is not read when beta == 0.
+static inline void store_row(float *c, const float *acc, long n, float alpha, float beta) {
+    if (beta == 0.0f) {
+        for (long j = 0; j < n; j++) c[j] = alpha * acc[j];
+    } else {
+        for (long j = 0; j < n; j++) c[j] = alpha * acc[j] + beta * c[j];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable: 4 x 16, plain C the compiler may vectorise for the baseline ISA.
+enum { P_MR = 4, P_NR = 16 };
+
+static void kernel_portable(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                            long ldc, float alpha, float beta) {
+    float acc[P_MR][P_NR];
+    memset(acc, 0, sizeof(acc));
+    for (long p = 0; p < kc; p++) {
+        for (int i = 0; i < P_MR; i++) {
+            const float ai = a[i * ars];
+            for (int j = 0; j < P_NR; j++) acc[i][j] += ai * b[j];
+        }
+        a += aks;
+        b += bks;
+    }
+    for (int i = 0; i < P_MR; i++) store_row(c + i * ldc, acc[i], P_NR, alpha, beta);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA: 6 x 16 (12 ymm accumulators, 2 for B, 1 broadcast).
+enum { A2_MR = 6, A2_NR = 16 };
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc,
+                        float alpha, float beta) {
+    __m256 acc[A2_MR][2];
+    for (int i = 0; i < A2_MR; i++) {
+        acc[i][0] = _mm256_setzero_ps();
+        acc[i][1] = _mm256_setzero_ps();
+    }
+    for (long p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+        const __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < A2_MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i * ars);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += aks;
+        b += bks;
+    }
+    const __m256 va = _mm256_set1_ps(alpha);
+    if (beta == 0.0f) {
+        for (int i = 0; i < A2_MR; i++) {
+            _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
+            _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
+        }
+    } else {
+        const __m256 vb = _mm256_set1_ps(beta);
+        for (int i = 0; i < A2_MR; i++) {
+            float *row = c + i * ldc;
+            _mm256_storeu_ps(row, _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), _mm256_mul_ps(va, acc[i][0])));
+            _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), _mm256_mul_ps(va, acc[i][1])));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512F: 12 x 32 (24 zmm accumulators, 2 for B, broadcasts folded into the FMAs).
+enum { A5_MR = 12, A5_NR = 32 };
+
+__attribute__((target("avx512f")))
+static void kernel_avx512(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                          long ldc, float alpha, float beta) {
+    __m512 acc[A5_MR][2];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < A5_MR; i++) {
+        acc[i][0] = _mm512_setzero_ps();
+        acc[i][1] = _mm512_setzero_ps();
+    }
+    for (long p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_loadu_ps(b);
+        const __m512 b1 = _mm512_loadu_ps(b + 16);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < A5_MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i * ars]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += aks;
+        b += bks;
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+    if (beta == 0.0f) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < A5_MR; i++) {
+            _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
+            _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
+        }
+    } else {
+        const __m512 vb = _mm512_set1_ps(beta);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < A5_MR; i++) {
+            float *row = c + i * ldc;
+            _mm512_storeu_ps(row, _mm512_fmadd_ps(vb, _mm512_loadu_ps(row), _mm512_mul_ps(va, acc[i][0])));
+            _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(row + 16), _mm512_mul_ps(va, acc[i][1])));
+        }
+    }
+}
+
+static const gemm_config configs[3] = {
+    {P_MR, P_NR, 256, P_MR * 32, 2048, kernel_portable},
+    {A2_MR, A2_NR, 256, A2_MR * 24, 2048, kernel_avx2},
+    {A5_MR, A5_NR, 256, A5_MR * 16, 2048, kernel_avx512},
+};
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch.
+
+int mk_kernels_best_supported(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return MK_KERNELS_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return MK_KERNELS_AVX2;
+    return MK_KERNELS_PORTABLE;
+}
+
+int mk_kernels_clamp(int requested) {
+    const int best = mk_kernels_best_supported();
+    if (requested < MK_KERNELS_PORTABLE) return MK_KERNELS_PORTABLE;
+    return requested > best ? best : requested;
+}
+
+static atomic_int active_path = -1;
+
+int mk_kernels_active(void) {
+    int path = atomic_load_explicit(&active_path, memory_order_relaxed);
+    if (path >= 0) return path;
+    path = mk_kernels_best_supported();
+    const int forced = mk_kernels_from_name(getenv("MODELKIT_KERNELS"));
+    if (forced >= 0) path = mk_kernels_clamp(forced);
+    // Every thread computes the same value, so a race only repeats the work.
+    atomic_store_explicit(&active_path, path, memory_order_relaxed);
+    return path;
+}
+
+int mk_kernels_from_name(const char *name) {
+    if (name == NULL) return -1;
+    if (strcmp(name, "portable") == 0) return MK_KERNELS_PORTABLE;
+    if (strcmp(name, "avx2") == 0) return MK_KERNELS_AVX2;
+    if (strcmp(name, "avx512") == 0) return MK_KERNELS_AVX512;
+    return -1;
+}
+
+const char *mk_kernels_path_name(int path) {
+    switch (path) {
+    case MK_KERNELS_AVX512: return "avx512";
+    case MK_KERNELS_AVX2: return "avx2";
+    default: return "portable";
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing. Per-thread buffers, grown on demand and kept for the thread's lifetime.
+
+static _Thread_local float *packed_a_buffer;
+static _Thread_local size_t packed_a_capacity;
+static _Thread_local float *packed_b_buffer;
+static _Thread_local size_t packed_b_capacity;
+
+static float *reserve(float **buffer, size_t *capacity, size_t count) {
+    if (count <= *capacity) return *buffer;
+    free(*buffer);
+    const size_t bytes = ((count * sizeof(float)) + 63) & ~(size_t)63;
+    *buffer = aligned_alloc(64, bytes);
+    *capacity = *buffer ? count : 0;
+    return *buffer;
+}
+
+// Interleaves `count` row streams (a constant at each call site, so the inner loop unrolls).
+static inline __attribute__((always_inline)) void gather_rows(float *dst, const float *const *src, long kc, long count) {
+    for (long p = 0; p < kc; p++)
+        for (long i = 0; i < count; i++) *dst++ = src[i][p];
+}
+
+// op(A)[i0.., k0..] block of mc x kc into MR-row panels: panel-major, then k, then the MR rows.
+static void pack_a(int trans, const float *a, long lda, long i0, long k0, long mc, long kc, long mr, float *dst) {
+    for (long ip = 0; ip < mc; ip += mr) {
+        const long rows = mc - ip < mr ? mc - ip : mr;
+        if (trans) {
+            for (long p = 0; p < kc; p++) {
+                const float *src = a + (k0 + p) * lda + i0 + ip;
+                float *out = dst + p * mr;
+                long i = 0;
+                for (; i < rows; i++) out[i] = src[i];
+                for (; i < mr; i++) out[i] = 0.0f;
+            }
+        } else {
+            // Read the MR row streams in step and write the panel contiguously.
+            const float *src[A5_MR];
+            for (long i = 0; i < mr; i++) src[i] = i < rows ? a + (i0 + ip + i) * lda + k0 : NULL;
+            if (rows == mr && mr == A2_MR) {
+                gather_rows(dst, src, kc, A2_MR);
+            } else if (rows == mr && mr == P_MR) {
+                gather_rows(dst, src, kc, P_MR);
+            } else if (rows == mr && mr == A5_MR) {
+                gather_rows(dst, src, kc, A5_MR);
+            } else {
+                for (long p = 0; p < kc; p++)
+                    for (long i = 0; i < mr; i++) dst[p * mr + i] = i < rows ? src[i][p] : 0.0f;
+            }
+        }
+        dst += mr * kc;
+    }
+}
+
+// op(B)[k0.., j0..] block of kc x nc into NR-column panels: panel-major, then k, then the NR columns.
+static void pack_b(int trans, const float *b, long ldb, long k0, long j0, long kc, long nc, long nr, float *dst) {
+    for (long jp = 0; jp < nc; jp += nr) {
+        const long cols = nc - jp < nr ? nc - jp : nr;
+        if (trans) {
+            for (long j = 0; j < cols; j++) {
+                const float *src = b + (j0 + jp + j) * ldb + k0;
+                for (long p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+            }
+            for (long j = cols; j < nr; j++)
+                for (long p = 0; p < kc; p++) dst[p * nr + j] = 0.0f;
+        } else {
+            for (long p = 0; p < kc; p++) {
+                const float *src = b + (k0 + p) * ldb + j0 + jp;
+                float *out = dst + p * nr;
+                // Constant-size copies for full panels: inline vector moves, no memcpy call.
+                if (cols == 32 && nr == 32) {
+                    memcpy(out, src, 32 * sizeof(float));
+                } else if (cols == 16 && nr == 16) {
+                    memcpy(out, src, 16 * sizeof(float));
+                } else {
+                    long j = 0;
+                    for (; j < cols; j++) out[j] = src[j];
+                    for (; j < nr; j++) out[j] = 0.0f;
+                }
+            }
+        }
+        dst += nr * kc;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver.
+
+static void scale_c(long m, long n, float beta, float *c, long ldc) {
+    for (long i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        if (beta == 0.0f) memset(row, 0, (size_t)n * sizeof(float));
+        else if (beta != 1.0f)
+            for (long j = 0; j < n; j++) row[j] *= beta;
+    }
+}
+
+void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
+                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    const gemm_config cfg = configs[mk_kernels_clamp(path)];
+    const long mr = cfg.mr, nr = cfg.nr;
+    const long kc_max = k < cfg.kc ? k : cfg.kc;
+    const long nc_max = n < cfg.nc ? ((n + nr - 1) / nr) * nr : cfg.nc;
+    // Packing costs a pass over the block; it pays when the panel is reused often (B across M,
+    // A across N) or when a power-of-two row stride would make the kernel's reads alias in cache.
+    // Otherwise panels are read in place; edge panels are always packed (zero padding).
+    const int pack_all_b = trans_b || m >= 32 * mr || (ldb % 1024) == 0;
+    const int pack_all_a = !trans_a && (n >= 32 * nr || (lda % 1024) == 0);
+    const long mc_max = m < cfg.mc ? ((m + mr - 1) / mr) * mr : cfg.mc;
+    float *pa = reserve(&packed_a_buffer, &packed_a_capacity, (size_t)(mc_max * kc_max));
+    float *pb = reserve(&packed_b_buffer, &packed_b_capacity, (size_t)(nc_max * kc_max));
+    if (pa == NULL || pb == NULL) abort();  // Out of memory for a few hundred KB: nothing sane to do.
+    float edge[A5_MR * A5_NR];               // Largest MR x NR of all paths.
+
+    for (long jc = 0; jc < n; jc += cfg.nc) {
+        const long nc = n - jc < cfg.nc ? n - jc : cfg.nc;
+        const long full_cols = (nc / nr) * nr;
+        for (long pc = 0; pc < k; pc += cfg.kc) {
+            const long kc = k - pc < cfg.kc ? k - pc : cfg.kc;
+            const float beta_block = pc == 0 ? beta : 1.0f;
+            if (pack_all_b) {
+                pack_b(trans_b, b, ldb, pc, jc, kc, nc, nr, pb);
+            } else if (full_cols < nc) {
+                pack_b(trans_b, b, ldb, pc, jc + full_cols, kc, nc - full_cols, nr, pb + full_cols * kc);
+            }
+            for (long ic = 0; ic < m; ic += cfg.mc) {
+                const long mc = m - ic < cfg.mc ? m - ic : cfg.mc;
+                const long full_rows = (mc / mr) * mr;
+                if (pack_all_a) {
+                    pack_a(trans_a, a, lda, ic, pc, mc, kc, mr, pa);
+                } else if (full_rows < mc) {
+                    pack_a(trans_a, a, lda, ic + full_rows, pc, mc - full_rows, kc, mr, pa + full_rows * kc);
+                }
+                for (long jr = 0; jr < nc; jr += nr) {
+                    const long cols = nc - jr < nr ? nc - jr : nr;
+                    const int direct_b = !pack_all_b && cols == nr;
+                    const float *panel_b = direct_b ? b + pc * ldb + jc + jr : pb + jr * kc;
+                    const long bks = direct_b ? ldb : nr;
+                    for (long ir = 0; ir < mc; ir += mr) {
+                        const long rows = mc - ir < mr ? mc - ir : mr;
+                        float *tile = c + (ic + ir) * ldc + jc + jr;
+                        const float *panel_a;
+                        long ars, aks;
+                        if (rows < mr || pack_all_a) {
+                            panel_a = pa + ir * kc, ars = 1, aks = mr;
+                        } else if (trans_a) {
+                            panel_a = a + pc * lda + ic + ir, ars = 1, aks = lda;
+                        } else {
+                            panel_a = a + (ic + ir) * lda + pc, ars = lda, aks = 1;
+                        }
+                        if (rows == mr && cols == nr) {
+                            cfg.kernel(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block);
+                        } else {
+                            cfg.kernel(kc, panel_a, ars, aks, panel_b, bks, edge, nr, 1.0f, 0.0f);
+                            for (long i = 0; i < rows; i++)
+                                store_row(tile + i * ldc, edge + i * nr, cols, alpha, beta_block);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
+              const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
+    mk_sgemm_path(mk_kernels_active(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}

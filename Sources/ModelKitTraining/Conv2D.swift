@@ -1,0 +1,343 @@
+import ModelKitCore
+
+/// 2-D convolution over NHWC batches; weight [O,kH,kW,C/groups], bias [O].
+/// groups == 1 runs as im2col + GEMM (forward A·Wᵀ, weight gradient dYᵀ·cols, input gradient
+/// dY·W then col2im); groups > 1 uses direct loops.
+public final class Conv2D: UnaryLayer {
+    public let name: String
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelH: Int, kernelW: Int
+    public let strideH: Int, strideW: Int
+    public let dilationH: Int, dilationW: Int
+    public let padding: Padding
+    public let groups: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    private var savedColumns: [Float]?
+    private var savedInput: Batch?
+    private var savedGeometry: Geometry?
+    /// Input-gradient column buffer, kept between steps.
+    private var scratch: [Float] = []
+
+    public init(name: String, inChannels: Int, outChannels: Int, kernel: (Int, Int), strides: (Int, Int) = (1, 1),
+                dilations: (Int, Int) = (1, 1), padding: Padding = .valid, groups: Int = 1, useBias: Bool = true,
+                rng: inout RandomGenerator) throws {
+        func fail(_ reason: String) -> TrainingError { .invalidConfiguration(layer: name, reason: reason) }
+        guard inChannels >= 1, outChannels >= 1 else { throw fail("channel counts must be at least 1") }
+        guard kernel.0 >= 1, kernel.1 >= 1 else { throw fail("kernel must be at least 1x1") }
+        guard strides.0 >= 1, strides.1 >= 1, dilations.0 >= 1, dilations.1 >= 1 else {
+            throw fail("strides and dilations must be at least 1")
+        }
+        guard groups >= 1, inChannels % groups == 0, outChannels % groups == 0 else {
+            throw fail("groups \(groups) must divide in \(inChannels) and out \(outChannels) channels")
+        }
+        self.name = name
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        (kernelH, kernelW) = kernel
+        (strideH, strideW) = strides
+        (dilationH, dilationW) = dilations
+        self.padding = padding
+        self.groups = groups
+        let perGroup = inChannels / groups
+        let receptive = kernel.0 * kernel.1
+        let count = outChannels * receptive * perGroup
+        weight = Parameter(name: "\(name).weight", shape: [outChannels, kernel.0, kernel.1, perGroup],
+                           value: Initializer.glorotUniform(count: count, fanIn: receptive * perGroup,
+                                                            fanOut: receptive * outChannels / groups, rng: &rng))
+        bias = useBias ? Parameter(name: "\(name).bias", shape: [outChannels],
+                                   value: [Float](repeating: 0, count: outChannels)) : nil
+    }
+
+    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    struct Geometry: Equatable {
+        var n, h, w, c, oh, ow, top, left: Int
+    }
+
+    func geometry(_ shape: [Int]) throws -> Geometry {
+        guard shape.count == 4, shape[3] == inChannels else {
+            throw TrainingError.shapeMismatch(layer: name, reason: "expected [N,H,W,\(inChannels)], got \(shape)")
+        }
+        let pad = padding.resolve(height: shape[1], width: shape[2], kernel: (kernelH, kernelW),
+                                  stride: (strideH, strideW), dilation: (dilationH, dilationW))
+        let effH = (kernelH - 1) * dilationH + 1, effW = (kernelW - 1) * dilationW + 1
+        let paddedH = shape[1] + pad.top + pad.bottom, paddedW = shape[2] + pad.left + pad.right
+        guard paddedH >= effH, paddedW >= effW else {
+            throw TrainingError.shapeMismatch(layer: name, reason: "input \(shape) is smaller than the window")
+        }
+        return Geometry(n: shape[0], h: shape[1], w: shape[2], c: shape[3], oh: (paddedH - effH) / strideH + 1,
+                        ow: (paddedW - effW) / strideW + 1, top: pad.top, left: pad.left)
+    }
+
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        let g = try geometry([1] + inputShape)
+        return [g.oh, g.ow, outChannels]
+    }
+
+    /// Whether the input itself is the column matrix (1x1, stride 1, no padding).
+    private func isPointwise(_ g: Geometry) -> Bool {
+        kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && g.top == 0 && g.left == 0
+            && g.oh == g.h && g.ow == g.w
+    }
+
+    public func forward(_ input: Batch, training: Bool, rng: inout RandomGenerator) throws -> Batch {
+        let g = try geometry(input.shape)
+        savedGeometry = training ? g : nil
+        if groups > 1 {
+            savedInput = training ? input : nil
+            return groupedForward(input, g)
+        }
+        let k = kernelH * kernelW * g.c
+        let rows = g.n * g.oh * g.ow
+        let columns = isPointwise(g) ? input.values : im2col(input.values, g)
+        savedColumns = training ? columns : nil
+        let o = outChannels
+        return Batch.uninitialized([g.n, g.oh, g.ow, o]) { out in
+            if let bias {
+                bias.value.withUnsafeBufferPointer { b in
+                    let dst = out.baseAddress!, src = b.baseAddress!
+                    for r in 0..<rows { for j in 0..<o { dst[r * o + j] = src[j] } }
+                }
+            }
+            columns.withUnsafeBufferPointer { a in
+                weight.value.withUnsafeBufferPointer { w in
+                    Gemm.multiply(transA: false, transB: true, m: rows, n: o, k: k, a: a.baseAddress!, lda: k,
+                                  b: w.baseAddress!, ldb: k, beta: bias == nil ? 0 : 1, c: out.baseAddress!, ldc: o)
+                }
+            }
+        }
+    }
+
+    public func backward(_ outputGradient: Batch, needInputGradient: Bool) throws -> Batch? {
+        guard let g = savedGeometry else { throw TrainingError.backwardBeforeForward(layer: name) }
+        try Check.same(outputGradient.shape, [g.n, g.oh, g.ow, outChannels], name, "output gradient")
+        if let bias {
+            let o = outChannels
+            bias.gradient = ColumnSums.of(outputGradient.values, columns: o)
+        }
+        if groups > 1 { return try groupedBackward(outputGradient, g, needInputGradient) }
+        guard let columns = savedColumns else { throw TrainingError.backwardBeforeForward(layer: name) }
+        let k = kernelH * kernelW * g.c
+        let rows = g.n * g.oh * g.ow
+        let o = outChannels
+        outputGradient.values.withUnsafeBufferPointer { dy in
+            columns.withUnsafeBufferPointer { cols in
+                weight.gradient.withUnsafeMutableBufferPointer { dw in
+                    Gemm.multiply(transA: true, transB: false, m: o, n: k, k: rows, a: dy.baseAddress!, lda: o,
+                                  b: cols.baseAddress!, ldb: k, beta: 0, c: dw.baseAddress!, ldc: k)
+                }
+            }
+        }
+        guard needInputGradient else { return nil }
+        if isPointwise(g) {
+            return Batch.uninitialized([g.n, g.h, g.w, g.c]) { dx in
+                outputGradient.values.withUnsafeBufferPointer { dy in
+                    weight.value.withUnsafeBufferPointer { w in
+                        Gemm.multiply(transA: false, transB: false, m: rows, n: k, k: o, a: dy.baseAddress!, lda: o,
+                                      b: w.baseAddress!, ldb: k, beta: 0, c: dx.baseAddress!, ldc: k)
+                    }
+                }
+            }
+        }
+        var dColumns = scratch
+        scratch = []
+        if dColumns.count != rows * k { dColumns = [Float](repeating: 0, count: rows * k) }
+        dColumns.withUnsafeMutableBufferPointer { buffer in
+            outputGradient.values.withUnsafeBufferPointer { dy in
+                weight.value.withUnsafeBufferPointer { w in
+                    Gemm.multiply(transA: false, transB: false, m: rows, n: k, k: o, a: dy.baseAddress!, lda: o,
+                                  b: w.baseAddress!, ldb: k, beta: 0, c: buffer.baseAddress!, ldc: k)
+                }
+            }
+        }
+        let dx = col2im(dColumns, g)
+        scratch = dColumns
+        return Batch(shape: [g.n, g.h, g.w, g.c], values: dx)
+    }
+
+    // MARK: im2col / col2im (groups == 1). Column order (ky, kx, c) matches the weight layout.
+
+    private func im2col(_ x: [Float], _ g: Geometry) -> [Float] {
+        let k = kernelH * kernelW * g.c
+        let perSample = g.oh * g.ow * k
+        let (kh, kw, sh, sw, dh, dw) = (kernelH, kernelW, strideH, strideW, dilationH, dilationW)
+        // Reuse last step's column buffer when it has the same size (it is uniquely owned here once
+        // released), which saves a multi-megabyte allocation and its page faults every step.
+        var columns = savedColumns ?? []
+        savedColumns = nil
+        if columns.count != g.n * perSample { columns = [Float](repeating: 0, count: g.n * perSample) }
+        columns.withUnsafeMutableBufferPointer { buffer in
+            let out = SendablePointer(pointer: buffer.baseAddress!)
+            x.withUnsafeBufferPointer { xb in
+                let input = SendableConstPointer(pointer: xb.baseAddress!)
+                let parts = g.n * perSample > 200_000 ? min(Parallelism.threadCount, g.n) : 1
+                Parallelism.run(parts) { part in
+                    for n in stride(from: part, to: g.n, by: parts) {
+                        var dst = out.pointer + n * perSample
+                        let sample = input.pointer + n * g.h * g.w * g.c
+                        for oy in 0..<g.oh {
+                            for ox in 0..<g.ow {
+                                let ix0 = ox * sw - g.left
+                                let rowInside = dw == 1 && ix0 >= 0 && ix0 + kw <= g.w
+                                for ky in 0..<kh {
+                                    let iy = oy * sh - g.top + ky * dh
+                                    if rowInside && iy >= 0 && iy < g.h {
+                                        // The kw·C values of this kernel row are contiguous in the input.
+                                        let src = sample + (iy * g.w + ix0) * g.c
+                                        let span = kw * g.c
+                                        if span >= 32 {
+                                            dst.update(from: src, count: span)
+                                        } else {
+                                            for e in 0..<span { dst[e] = src[e] }
+                                        }
+                                        dst += span
+                                        continue
+                                    }
+                                    for kx in 0..<kw {
+                                        let ix = ox * sw - g.left + kx * dw
+                                        if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+                                            let src = sample + (iy * g.w + ix) * g.c
+                                            if g.c >= 32 {
+                                                dst.update(from: src, count: g.c)
+                                            } else {
+                                                for ch in 0..<g.c { dst[ch] = src[ch] }
+                                            }
+                                        } else {
+                                            for ch in 0..<g.c { dst[ch] = 0 }
+                                        }
+                                        dst += g.c
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return columns
+    }
+
+    private func col2im(_ columns: [Float], _ g: Geometry) -> [Float] {
+        let k = kernelH * kernelW * g.c
+        let perSample = g.oh * g.ow * k
+        let sampleSize = g.h * g.w * g.c
+        let (kh, kw, sh, sw, dh, dw) = (kernelH, kernelW, strideH, strideW, dilationH, dilationW)
+        var dx = [Float](repeating: 0, count: g.n * sampleSize)
+        dx.withUnsafeMutableBufferPointer { dxb in
+            let out = SendablePointer(pointer: dxb.baseAddress!)
+            columns.withUnsafeBufferPointer { cb in
+                let cols = SendableConstPointer(pointer: cb.baseAddress!)
+                let parts = g.n * perSample > 200_000 ? min(Parallelism.threadCount, g.n) : 1
+                Parallelism.run(parts) { part in
+                    for n in stride(from: part, to: g.n, by: parts) {
+                        var src = cols.pointer + n * perSample
+                        let sample = out.pointer + n * sampleSize
+                        for oy in 0..<g.oh {
+                            for ox in 0..<g.ow {
+                                for ky in 0..<kh {
+                                    let iy = oy * sh - g.top + ky * dh
+                                    for kx in 0..<kw {
+                                        let ix = ox * sw - g.left + kx * dw
+                                        if iy >= 0 && iy < g.h && ix >= 0 && ix < g.w {
+                                            let dst = sample + (iy * g.w + ix) * g.c
+                                            for ch in 0..<g.c { dst[ch] += src[ch] }
+                                        }
+                                        src += g.c
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+
+    // MARK: grouped convolution, direct loops.
+
+    private func groupedForward(_ input: Batch, _ g: Geometry) -> Batch {
+        let cg = g.c / groups, og = outChannels / groups, o = outChannels
+        return Batch.uninitialized([g.n, g.oh, g.ow, o]) { out in
+            input.values.withUnsafeBufferPointer { x in
+                weight.value.withUnsafeBufferPointer { w in
+                    for n in 0..<g.n {
+                        for oy in 0..<g.oh {
+                            for ox in 0..<g.ow {
+                                let base = ((n * g.oh + oy) * g.ow + ox) * o
+                                for oc in 0..<o {
+                                    let group = oc / og
+                                    var sum: Float = bias?.value[oc] ?? 0
+                                    for ky in 0..<kernelH {
+                                        let iy = oy * strideH - g.top + ky * dilationH
+                                        guard iy >= 0 && iy < g.h else { continue }
+                                        for kx in 0..<kernelW {
+                                            let ix = ox * strideW - g.left + kx * dilationW
+                                            guard ix >= 0 && ix < g.w else { continue }
+                                            let xi = ((n * g.h + iy) * g.w + ix) * g.c + group * cg
+                                            let wi = ((oc * kernelH + ky) * kernelW + kx) * cg
+                                            for ci in 0..<cg { sum += x[xi + ci] * w[wi + ci] }
+                                        }
+                                    }
+                                    out[base + oc] = sum
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func groupedBackward(_ dy: Batch, _ g: Geometry, _ needInput: Bool) throws -> Batch? {
+        guard let input = savedInput else { throw TrainingError.backwardBeforeForward(layer: name) }
+        let cg = g.c / groups, og = outChannels / groups, o = outChannels
+        var dw = [Float](repeating: 0, count: weight.count)
+        var dx = [Float](repeating: 0, count: needInput ? input.count : 0)
+        input.values.withUnsafeBufferPointer { x in
+            weight.value.withUnsafeBufferPointer { w in
+                dy.values.withUnsafeBufferPointer { d in
+                    for n in 0..<g.n {
+                        for oy in 0..<g.oh {
+                            for ox in 0..<g.ow {
+                                let base = ((n * g.oh + oy) * g.ow + ox) * o
+                                for oc in 0..<o {
+                                    let grad = d[base + oc]
+                                    let group = oc / og
+                                    for ky in 0..<kernelH {
+                                        let iy = oy * strideH - g.top + ky * dilationH
+                                        guard iy >= 0 && iy < g.h else { continue }
+                                        for kx in 0..<kernelW {
+                                            let ix = ox * strideW - g.left + kx * dilationW
+                                            guard ix >= 0 && ix < g.w else { continue }
+                                            let xi = ((n * g.h + iy) * g.w + ix) * g.c + group * cg
+                                            let wi = ((oc * kernelH + ky) * kernelW + kx) * cg
+                                            for ci in 0..<cg {
+                                                dw[wi + ci] += grad * x[xi + ci]
+                                                if needInput { dx[xi + ci] += grad * w[wi + ci] }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        weight.gradient = dw
+        return needInput ? Batch(shape: input.shape, values: dx) : nil
+    }
+
+    public func export() throws -> LayerExport {
+        var initializers = [(name: weight.name, tensor: weight.tensor)]
+        if let bias { initializers.append((bias.name, bias.tensor)) }
+        return LayerExport(operation: .conv2D(Conv2DAttributes(strides: (strideH, strideW),
+                                                               dilations: (dilationH, dilationW), padding: padding,
+                                                               groups: groups)),
+                           initializers: initializers)
+    }
+}

@@ -1,0 +1,109 @@
+import ModelKitCore
+
+/// Max over each window (padded cells never win). The gradient goes to the first maximum.
+public final class MaxPool2D: UnaryLayer {
+    public let name: String
+    public let attributes: Pool2DAttributes
+    private var savedArgmax: [Int32]?
+    private var savedShape: [Int]?
+
+    public init(name: String, kernel: (Int, Int) = (2, 2), strides: (Int, Int)? = nil, padding: Padding = .valid) throws {
+        self.name = name
+        attributes = Pool2DAttributes(kernel: kernel, strides: strides, padding: padding)
+        try PoolGeometry.validate(attributes, layer: name)
+    }
+
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        let g = try PoolGeometry(shape: [1] + inputShape, attributes: attributes, layer: name)
+        return [g.oh, g.ow, g.c]
+    }
+
+    public func forward(_ input: Batch, training: Bool, rng: inout RandomGenerator) throws -> Batch {
+        let g = try PoolGeometry(shape: input.shape, attributes: attributes, layer: name)
+        guard input.count < Int(Int32.max) else {
+            throw TrainingError.shapeMismatch(layer: name, reason: "input \(input.shape) exceeds 2^31 elements")
+        }
+        let a = attributes
+        let outCount = g.n * g.oh * g.ow * g.c
+        var argmax = [Int32](repeating: 0, count: training ? outCount : 0)
+        let output = Batch.uninitialized([g.n, g.oh, g.ow, g.c]) { out in
+            input.values.withUnsafeBufferPointer { xb in
+                argmax.withUnsafeMutableBufferPointer { argb in
+                    let x = xb.baseAddress!, c = g.c
+                    var dst = out.baseAddress!
+                    // An empty array can still have a base address: gate on `training`, not on nil.
+                    var arg = training ? argb.baseAddress : nil
+                    for n in 0..<g.n {
+                        for oy in 0..<g.oh {
+                            let y0 = max(oy * a.strideH - g.top, 0), y1 = min(oy * a.strideH - g.top + a.kernelH, g.h)
+                            for ox in 0..<g.ow {
+                                let x0 = max(ox * a.strideW - g.left, 0)
+                                let x1 = min(ox * a.strideW - g.left + a.kernelW, g.w)
+                                let first = ((n * g.h + y0) * g.w + x0) * c
+                                for ch in 0..<c { dst[ch] = x[first + ch] }
+                                if let arg { for ch in 0..<c { arg[ch] = Int32(first + ch) } }
+                                for iy in y0..<y1 {
+                                    for ix in x0..<x1 {
+                                        let base = ((n * g.h + iy) * g.w + ix) * c
+                                        let row = x + base
+                                        if let arg, c % 4 == 0 {
+                                            // SIMD select: which input wins is data-dependent, so no branches.
+                                            var ch = 0
+                                            while ch < c {
+                                                let value = UnsafeRawPointer(row + ch).loadUnaligned(as: SIMD4<Float>.self)
+                                                let current = UnsafeRawPointer(dst + ch).loadUnaligned(as: SIMD4<Float>.self)
+                                                let better = value .> current
+                                                let index = SIMD4<Int32>(repeating: Int32(base + ch)) &+ SIMD4<Int32>(0, 1, 2, 3)
+                                                let oldIndex = UnsafeRawPointer(arg + ch).loadUnaligned(as: SIMD4<Int32>.self)
+                                                UnsafeMutableRawPointer(dst + ch).storeBytes(
+                                                    of: current.replacing(with: value, where: better), as: SIMD4<Float>.self)
+                                                UnsafeMutableRawPointer(arg + ch).storeBytes(
+                                                    of: oldIndex.replacing(with: index, where: better),
+                                                    as: SIMD4<Int32>.self)
+                                                ch += 4
+                                            }
+                                        } else if let arg {
+                                            // Branch-free select: which input wins is data-dependent.
+                                            for ch in 0..<c {
+                                                let value = row[ch], current = dst[ch]
+                                                let better = value > current
+                                                dst[ch] = better ? value : current
+                                                arg[ch] = better ? Int32(base + ch) : arg[ch]
+                                            }
+                                        } else {
+                                            for ch in 0..<c { dst[ch] = max(dst[ch], row[ch]) }
+                                        }
+                                    }
+                                }
+                                dst += c
+                                arg = arg.map { $0 + c }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        savedArgmax = training ? argmax : nil
+        savedShape = training ? input.shape : nil
+        return output
+    }
+
+    public func backward(_ outputGradient: Batch, needInputGradient: Bool) throws -> Batch? {
+        guard needInputGradient else { return nil }
+        guard let argmax = savedArgmax, let shape = savedShape else { throw TrainingError.backwardBeforeForward(layer: name) }
+        guard outputGradient.count == argmax.count else {
+            throw TrainingError.shapeMismatch(layer: name, reason: "gradient \(outputGradient.shape) vs saved output")
+        }
+        var dx = Batch(zeros: shape)
+        dx.values.withUnsafeMutableBufferPointer { d in
+            outputGradient.values.withUnsafeBufferPointer { dy in
+                argmax.withUnsafeBufferPointer { arg in
+                    for i in 0..<dy.count { d[Int(arg[i])] += dy[i] }
+                }
+            }
+        }
+        return dx
+    }
+
+    public func export() throws -> LayerExport { LayerExport(operation: .maxPool2D(attributes)) }
+}
