@@ -29,55 +29,18 @@ public final class MaxPool2D: UnaryLayer {
         let output = Batch.uninitialized([g.n, g.oh, g.ow, g.c]) { out in
             input.values.withUnsafeBufferPointer { xb in
                 argmax.withUnsafeMutableBufferPointer { argb in
-                    let x = xb.baseAddress!, c = g.c
-                    var dst = out.baseAddress!
+                    guard xb.count > 0, outCount > 0 else { return }
+                    let xs = SendableConstPointer(pointer: xb.baseAddress!)
+                    let outs = SendablePointer(pointer: out.baseAddress!)
                     // An empty array can still have a base address: gate on `training`, not on nil.
-                    var arg = training ? argb.baseAddress : nil
-                    for n in 0..<g.n {
-                        for oy in 0..<g.oh {
-                            let y0 = max(oy * a.strideH - g.top, 0), y1 = min(oy * a.strideH - g.top + a.kernelH, g.h)
-                            for ox in 0..<g.ow {
-                                let x0 = max(ox * a.strideW - g.left, 0)
-                                let x1 = min(ox * a.strideW - g.left + a.kernelW, g.w)
-                                let first = ((n * g.h + y0) * g.w + x0) * c
-                                for ch in 0..<c { dst[ch] = x[first + ch] }
-                                if let arg { for ch in 0..<c { arg[ch] = Int32(first + ch) } }
-                                for iy in y0..<y1 {
-                                    for ix in x0..<x1 {
-                                        let base = ((n * g.h + iy) * g.w + ix) * c
-                                        let row = x + base
-                                        if let arg, c % 4 == 0 {
-                                            // SIMD select: which input wins is data-dependent, so no branches.
-                                            var ch = 0
-                                            while ch < c {
-                                                let value = UnsafeRawPointer(row + ch).loadUnaligned(as: SIMD4<Float>.self)
-                                                let current = UnsafeRawPointer(dst + ch).loadUnaligned(as: SIMD4<Float>.self)
-                                                let better = value .> current
-                                                let index = SIMD4<Int32>(repeating: Int32(base + ch)) &+ SIMD4<Int32>(0, 1, 2, 3)
-                                                let oldIndex = UnsafeRawPointer(arg + ch).loadUnaligned(as: SIMD4<Int32>.self)
-                                                UnsafeMutableRawPointer(dst + ch).storeBytes(
-                                                    of: current.replacing(with: value, where: better), as: SIMD4<Float>.self)
-                                                UnsafeMutableRawPointer(arg + ch).storeBytes(
-                                                    of: oldIndex.replacing(with: index, where: better),
-                                                    as: SIMD4<Int32>.self)
-                                                ch += 4
-                                            }
-                                        } else if let arg {
-                                            // Branch-free select: which input wins is data-dependent.
-                                            for ch in 0..<c {
-                                                let value = row[ch], current = dst[ch]
-                                                let better = value > current
-                                                dst[ch] = better ? value : current
-                                                arg[ch] = better ? Int32(base + ch) : arg[ch]
-                                            }
-                                        } else {
-                                            for ch in 0..<c { dst[ch] = max(dst[ch], row[ch]) }
-                                        }
-                                    }
-                                }
-                                dst += c
-                                arg = arg.map { $0 + c }
-                            }
+                    let args = training ? SendablePointer(pointer: argb.baseAddress!) : nil
+                    let perSample = g.oh * g.ow * g.c
+                    let parts = outCount >= 16_384 ? min(Parallelism.threadCount, g.n) : 1
+                    // Samples are independent and write disjoint output ranges.
+                    Parallelism.run(parts) { part in
+                        for n in stride(from: part, to: g.n, by: parts) {
+                            MaxPool2D.pool(sample: n, g: g, a: a, x: xs.pointer, dst: outs.pointer + n * perSample,
+                                           arg: args.map { $0.pointer + n * perSample })
                         }
                     }
                 }
@@ -86,6 +49,57 @@ public final class MaxPool2D: UnaryLayer {
         savedArgmax = training ? argmax : nil
         savedShape = training ? input.shape : nil
         return output
+    }
+
+    /// Pools one sample; `arg` (when training) receives flat input indices of the maxima.
+    static func pool(sample n: Int, g: PoolGeometry, a: Pool2DAttributes, x: UnsafePointer<Float>,
+                     dst start: UnsafeMutablePointer<Float>, arg argStart: UnsafeMutablePointer<Int32>?) {
+        let c = g.c
+        var dst = start
+        var arg = argStart
+        for oy in 0..<g.oh {
+            let y0 = max(oy * a.strideH - g.top, 0), y1 = min(oy * a.strideH - g.top + a.kernelH, g.h)
+            for ox in 0..<g.ow {
+                let x0 = max(ox * a.strideW - g.left, 0)
+                let x1 = min(ox * a.strideW - g.left + a.kernelW, g.w)
+                let first = ((n * g.h + y0) * g.w + x0) * c
+                for ch in 0..<c { dst[ch] = x[first + ch] }
+                if let arg { for ch in 0..<c { arg[ch] = Int32(first + ch) } }
+                for iy in y0..<y1 {
+                    for ix in x0..<x1 {
+                        let base = ((n * g.h + iy) * g.w + ix) * c
+                        let row = x + base
+                        if let arg, c % 4 == 0 {
+                            // SIMD select: which input wins is data-dependent, so no branches.
+                            var ch = 0
+                            while ch < c {
+                                let value = UnsafeRawPointer(row + ch).loadUnaligned(as: SIMD4<Float>.self)
+                                let current = UnsafeRawPointer(dst + ch).loadUnaligned(as: SIMD4<Float>.self)
+                                let better = value .> current
+                                let index = SIMD4<Int32>(repeating: Int32(base + ch)) &+ SIMD4<Int32>(0, 1, 2, 3)
+                                let oldIndex = UnsafeRawPointer(arg + ch).loadUnaligned(as: SIMD4<Int32>.self)
+                                UnsafeMutableRawPointer(dst + ch).storeBytes(
+                                    of: current.replacing(with: value, where: better), as: SIMD4<Float>.self)
+                                UnsafeMutableRawPointer(arg + ch).storeBytes(
+                                    of: oldIndex.replacing(with: index, where: better), as: SIMD4<Int32>.self)
+                                ch += 4
+                            }
+                        } else if let arg {
+                            for ch in 0..<c {
+                                let value = row[ch], current = dst[ch]
+                                let better = value > current
+                                dst[ch] = better ? value : current
+                                arg[ch] = better ? Int32(base + ch) : arg[ch]
+                            }
+                        } else {
+                            for ch in 0..<c { dst[ch] = max(dst[ch], row[ch]) }
+                        }
+                    }
+                }
+                dst += c
+                arg = arg.map { $0 + c }
+            }
+        }
     }
 
     public func backward(_ outputGradient: Batch, needInputGradient: Bool) throws -> Batch? {
