@@ -39,7 +39,7 @@ let package = Package(
 
         // Command line.
         .target(name: "ModelKitCLI", dependencies: [
-            "ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "ModelKitData",
+            "ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "ModelKitData", "ModelKitTrainer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),
@@ -55,6 +55,9 @@ let package = Package(
         // Training compute: SIMD GEMM with runtime dispatch, layers with backward, optimizers.
         .target(name: "CModelKitKernels", path: "Sources/CModelKitKernels"),
         .target(name: "ModelKitTraining", dependencies: ["ModelKitCore", "CModelKitKernels"]),
+        // The training loop, model specs, checkpoints and resume.
+        .target(name: "ModelKitTrainer", dependencies: ["ModelKitCore", "ModelKitTraining", "ModelKitFormat", "ModelKitData"]),
+        .testTarget(name: "ModelKitTrainerTests", dependencies: ["ModelKitTrainer", "ModelKitFormat", "ModelKitData"]),
         .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
         .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels", "CZlib"],
                           path: "Tools/TrainingBenchmark"),
