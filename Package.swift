@@ -29,7 +29,7 @@ let package = Package(
         // Runtime core.
         .target(name: "ModelKitCore"),
         .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CZstd", "CModelKitSchema"]),
-        .target(name: "ModelKitRuntime", dependencies: ["ModelKitCore", "ModelKitFormat"]),
+        .target(name: "ModelKitRuntime", dependencies: ["ModelKitCore", "ModelKitFormat", "CModelKitKernels"]),
 
         // ONNX import (NCHW ONNX graphs -> NHWC modelkit graphs).
         .target(name: "ModelKitONNX", dependencies: ["ModelKitCore", "CONNXSchema"]),

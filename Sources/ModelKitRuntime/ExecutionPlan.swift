@@ -8,10 +8,26 @@ enum ValueLocation {
     case constant(index: Int)
 }
 
+/// Which implementation a step runs.
+enum StepKernel {
+    /// The plain reference kernel of the op.
+    case reference
+    /// im2col + packed SIMD GEMM.
+    case gemmConv2D(Conv2DAttributes)
+    case gemmDense(FusedActivation)
+}
+
+/// Which kernels a session may use. Tests pin `.reference` to compare against the optimized ones.
+public enum KernelPreference: Sendable {
+    case optimized
+    case reference
+}
+
 /// One kernel call with every address resolved, so executing a step allocates nothing.
 struct ExecutionStep {
     var nodeName: String
     var operation: Operation
+    var kernel: StepKernel
     var inputs: [TensorView?]
     var output: MutableTensorView
 }
@@ -71,8 +87,13 @@ final class ExecutionPlan {
         }
     }
 
+    /// im2col columns shared by the GEMM convolutions (they run one at a time).
+    let scratch: UnsafeMutableBufferPointer<Float>
+    /// Floats of scratch the steps need (the buffer itself is never empty).
+    let scratchCount: Int
+
     init(graph: Graph, analysis: GraphAnalysis, inputShapes: [String: Shape], constants: ConstantStore,
-         constantIndex: [String: Int]) throws {
+         constantIndex: [String: Int], kernels: KernelPreference) throws {
         self.inputShapes = inputShapes
         self.values = analysis.values
         self.constants = constants
@@ -135,6 +156,7 @@ final class ExecutionPlan {
             }
         }
         var steps: [ExecutionStep] = []
+        var scratchCount = 0
         for index in analysis.order {
             let node = graph.nodes[index]
             let output = node.outputs[0]
@@ -142,11 +164,49 @@ final class ExecutionPlan {
             let inputs: [TensorView?] = node.inputs.map { name in
                 name.isEmpty ? nil : TensorView(UnsafePointer(address(name)), analysis.values[name]!.shape)
             }
-            steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, inputs: inputs,
-                                       output: MutableTensorView(address(output), analysis.values[output]!.shape)))
+            let outputView = MutableTensorView(address(output), analysis.values[output]!.shape)
+            var kernel = StepKernel.reference
+            if kernels == .optimized {
+                switch node.operation {
+                case .conv2D(let attributes) where attributes.groups == 1:
+                    kernel = .gemmConv2D(attributes)
+                    scratchCount = max(scratchCount, GemmKernels.conv2DScratchCount(
+                        input: inputs[0]!.shape, weight: inputs[1]!.shape, output: outputView.shape, attributes: attributes))
+                case .dense(let activation):
+                    kernel = .gemmDense(activation)
+                default:
+                    break
+                }
+            }
+            steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: kernel, inputs: inputs,
+                                       output: outputView))
         }
         self.steps = steps
+        self.scratchCount = scratchCount
+        scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount, 1))
+        scratch.initialize(repeating: 0)
     }
+
+    deinit { scratch.deallocate() }
+
+    /// Runs every step in order.
+    func execute() {
+        for step in steps {
+            switch step.kernel {
+            case .reference:
+                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output)
+            case .gemmConv2D(let attributes):
+                GemmKernels.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
+                                   attributes: attributes, output: step.output, scratch: scratch.baseAddress)
+            case .gemmDense(let activation):
+                GemmKernels.dense(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
+                                  activation: activation, output: step.output)
+            }
+        }
+    }
+
+    /// Bytes of scratch memory besides the arena.
+    var scratchBytes: Int { scratchCount * MemoryLayout<Float>.stride }
 
     func pointer(to name: String) -> UnsafeMutablePointer<Float>? {
         switch locations[name] {

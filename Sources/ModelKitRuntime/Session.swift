@@ -4,10 +4,13 @@ public struct SessionOptions: Sendable {
     /// Worker threads for kernels that parallelise (1 = run on the caller's thread).
     public var threads: Int
     public var limits: Limits
+    /// Optimized kernels where the op has one, or the reference kernels everywhere.
+    public var kernels: KernelPreference
 
-    public init(threads: Int = 1, limits: Limits = .default) {
+    public init(threads: Int = 1, limits: Limits = .default, kernels: KernelPreference = .optimized) {
         self.threads = max(1, threads)
         self.limits = limits
+        self.kernels = kernels
     }
 }
 
@@ -49,15 +52,15 @@ public final class Session {
         self.constantIndex = constantIndex
         outputs = graph.outputs.map { analysis.values[$0]! }
         plan = try ExecutionPlan(graph: graph, analysis: analysis, inputShapes: Session.shapes(of: analysis, graph),
-                                 constants: constants, constantIndex: constantIndex)
+                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels)
     }
 
     private static func shapes(of analysis: GraphAnalysis, _ graph: Graph) -> [String: Shape] {
         Dictionary(uniqueKeysWithValues: graph.inputs.map { ($0.name, analysis.values[$0.name]!.shape) })
     }
 
-    /// Bytes of the intermediate-tensor arena for the current plan.
-    public var arenaBytes: Int { plan.arena.byteCount }
+    /// Bytes of the intermediate-tensor arena for the current plan (im2col scratch included).
+    public var arenaBytes: Int { plan.arena.byteCount + plan.scratchBytes }
     /// Bytes of the constants (weights) the session holds.
     public var constantBytes: Int { constants.byteCount }
     /// Number of kernel calls per run (aliasing ops such as Reshape cost none).
@@ -79,7 +82,7 @@ public final class Session {
             throw RuntimeError.invalidGraph(error)
         }
         plan = try ExecutionPlan(graph: model.graph, analysis: analysis, inputShapes: shapes,
-                                 constants: constants, constantIndex: constantIndex)
+                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels)
     }
 
     /// Runs the model on named float inputs and returns every graph output.
@@ -125,8 +128,6 @@ public final class Session {
     }
 
     private func execute() {
-        for step in plan.steps {
-            ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output)
-        }
+        plan.execute()
     }
 }
