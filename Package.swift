@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CZstd", "CModelKitSchema"]),
         .target(name: "ModelKitRuntime", dependencies: ["ModelKitCore", "ModelKitFormat"]),
 
+        // Graph optimization passes (fold BatchNormalization, fuse activations, constant folding, ...).
+        .target(name: "ModelKitPasses", dependencies: ["ModelKitCore", "ModelKitRuntime"]),
+
         // ONNX import (NCHW ONNX graphs -> NHWC modelkit graphs).
         .target(name: "ModelKitONNX", dependencies: ["ModelKitCore", "CONNXSchema"]),
 
@@ -40,6 +43,7 @@ let package = Package(
         // Command line.
         .target(name: "ModelKitCLI", dependencies: [
             "ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "ModelKitData",
+            "ModelKitPasses", "ModelKitONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),
@@ -51,5 +55,6 @@ let package = Package(
         .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
         .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat"]),
         .testTarget(name: "ModelKitONNXTests", dependencies: ["ModelKitONNX", "ModelKitRuntime"]),
+        .testTarget(name: "ModelKitPassesTests", dependencies: ["ModelKitPasses", "ModelKitRuntime"]),
     ]
 )
