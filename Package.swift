@@ -56,5 +56,6 @@ let package = Package(
         .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat"]),
         .testTarget(name: "ModelKitONNXTests", dependencies: ["ModelKitONNX", "ModelKitRuntime"]),
         .testTarget(name: "ModelKitPassesTests", dependencies: ["ModelKitPasses", "ModelKitRuntime"]),
+        .testTarget(name: "ModelKitONNXExportTests", dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat"]),
     ]
 )
