@@ -10,7 +10,7 @@ public struct ModelKitCommand: ParsableCommand {
             66 a file that does not exist; 73 an output file that cannot be written; 70 internal error.
             """,
         version: ModelKitVersion.string,
-        subcommands: [InspectCommand.self, RunCommand.self, EvalCommand.self])
+        subcommands: [InspectCommand.self, RunCommand.self, EvalCommand.self, ExportCommand.self])
 
     public init() {}
 }

@@ -46,6 +46,10 @@ final class ONNXGraphBuilder {
             inputs.append(ONNXOutValueInfo(name: input.name, dims: dims))
             defined[input.name] = (input.name, form)
         }
+        // Output dimensions that follow a dynamic batch are written as symbols.
+        let batchTwo = dynamic ? try? graph.analyze(inputShapes: Dictionary(uniqueKeysWithValues: graph.inputs.map {
+            ($0.name, Shape($0.shape.dims.map { $0 == -1 ? 2 : $0 }))
+        })).values : nil
         for index in try order() {
             try emit(graph.nodes[index])
         }
@@ -64,8 +68,13 @@ final class ONNXGraphBuilder {
                     addNode("Identity", [onnxName], [name], name: "\(name)/output")
                 }
             }
-            let shape = values[name]!.shape.dims
-            outputs.append(ONNXOutValueInfo(name: name, dims: dynamic ? nil : shape.map { .value($0) }))
+            let one = values[name]!.shape.dims
+            let two = batchTwo?[name]?.shape.dims ?? one
+            let dims: [ONNXOutDimension] = one.indices.map { axis in
+                if one[axis] == two[axis] { return .value(one[axis]) }
+                return one[axis] == 1 && two[axis] == 2 ? .parameter("N") : .parameter("\(name)_\(axis)")
+            }
+            outputs.append(ONNXOutValueInfo(name: name, dims: dims))
         }
     }
 
