@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CZstd", "CModelKitSchema"]),
         .target(name: "ModelKitRuntime", dependencies: ["ModelKitCore", "ModelKitFormat", "CModelKitKernels"]),
 
+        // Graph optimization passes (fold BatchNormalization, fuse activations, constant folding, ...).
+        .target(name: "ModelKitPasses", dependencies: ["ModelKitCore", "ModelKitRuntime"]),
+
         // ONNX import (NCHW ONNX graphs -> NHWC modelkit graphs).
         .target(name: "ModelKitONNX", dependencies: ["ModelKitCore", "CONNXSchema"]),
 
@@ -40,6 +43,7 @@ let package = Package(
         // Command line.
         .target(name: "ModelKitCLI", dependencies: [
             "ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "ModelKitData", "ModelKitTrainer",
+            "ModelKitPasses", "ModelKitONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),
@@ -61,5 +65,7 @@ let package = Package(
         .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
         .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels", "CZlib"],
                           path: "Tools/TrainingBenchmark"),
+        .testTarget(name: "ModelKitPassesTests", dependencies: ["ModelKitPasses", "ModelKitRuntime"]),
+        .testTarget(name: "ModelKitONNXExportTests", dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat"]),
     ]
 )
