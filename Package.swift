@@ -28,14 +28,16 @@ let package = Package(
 
         // Runtime core.
         .target(name: "ModelKitCore"),
-        .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "CZstd", "CModelKitSchema"]),
+        // A C-allocation arena for building protobuf-c message trees, shared by the writers.
+        .target(name: "ModelKitProtobuf", dependencies: ["CProtobufC"]),
+        .target(name: "ModelKitFormat", dependencies: ["ModelKitCore", "ModelKitProtobuf", "CZstd", "CModelKitSchema"]),
         .target(name: "ModelKitRuntime", dependencies: ["ModelKitCore", "ModelKitFormat", "CModelKitKernels"]),
 
         // Graph optimization passes (fold BatchNormalization, fuse activations, constant folding, ...).
         .target(name: "ModelKitPasses", dependencies: ["ModelKitCore", "ModelKitRuntime"]),
 
         // ONNX import (NCHW ONNX graphs -> NHWC modelkit graphs).
-        .target(name: "ModelKitONNX", dependencies: ["ModelKitCore", "CONNXSchema"]),
+        .target(name: "ModelKitONNX", dependencies: ["ModelKitCore", "ModelKitProtobuf", "CONNXSchema"]),
 
         // Dataset and input readers (IDX, .npy, PNG); shared by the CLI and the trainer.
         .target(name: "ModelKitData", dependencies: ["ModelKitCore", "CZlib"]),

@@ -1,12 +1,13 @@
 import CModelKitSchema
 import ModelKitCore
+import ModelKitProtobuf
 
 /// Swift model → protobuf-c message tree → packed bytes. Maps are written sorted by key so the
 /// same model always gives the same bytes.
 enum ProtoEncoder {
     static func encode(_ model: Model) throws -> [UInt8] {
-        let arena = ProtoArena()
-        let file = try arena.message(Modelkit__V1__ModelFile.self, modelkit__v1__model_file__init)
+        let arena = ProtoArena { FormatError.encodingFailed(reason: $0) }
+        let file = try arena.message(modelkit__v1__model_file__init)
         file.pointee.kind = model.kind == .model ? MODELKIT__V1__KIND__KIND_MODEL : MODELKIT__V1__KIND__KIND_CHECKPOINT
         file.pointee.graph = try graph(model.graph, arena)
         file.pointee.metadata = try metadata(model.metadata, arena)
@@ -39,7 +40,7 @@ enum ProtoEncoder {
     static func quantization(_ q: QuantizationParameters?, _ arena: ProtoArena)
         throws -> UnsafeMutablePointer<Modelkit__V1__Quantization>? {
         guard let q else { return nil }
-        let m = try arena.message(Modelkit__V1__Quantization.self, modelkit__v1__quantization__init)
+        let m = try arena.message(modelkit__v1__quantization__init)
         m.pointee.n_scales = q.scales.count
         m.pointee.scales = try arena.array(q.scales)
         m.pointee.n_zero_points = q.zeroPoints.count
@@ -52,7 +53,7 @@ enum ProtoEncoder {
     }
 
     static func tensor(_ name: String, _ t: Tensor, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Tensor> {
-        let m = try arena.message(Modelkit__V1__Tensor.self, modelkit__v1__tensor__init)
+        let m = try arena.message(modelkit__v1__tensor__init)
         m.pointee.name = try arena.string(name)
         m.pointee.dtype = dataType(t.dtype)
         (m.pointee.n_dims, m.pointee.dims) = try int64s(t.shape.dims, arena)
@@ -64,7 +65,7 @@ enum ProtoEncoder {
     }
 
     static func valueInfo(_ v: ValueInfo, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__ValueInfo> {
-        let m = try arena.message(Modelkit__V1__ValueInfo.self, modelkit__v1__value_info__init)
+        let m = try arena.message(modelkit__v1__value_info__init)
         m.pointee.name = try arena.string(v.name)
         m.pointee.dtype = dataType(v.dtype)
         (m.pointee.n_dims, m.pointee.dims) = try int64s(v.shape.dims, arena)
@@ -73,7 +74,7 @@ enum ProtoEncoder {
     }
 
     static func padding(_ p: Padding, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Padding> {
-        let m = try arena.message(Modelkit__V1__Padding.self, modelkit__v1__padding__init)
+        let m = try arena.message(modelkit__v1__padding__init)
         switch p {
         case .valid:
             m.pointee.mode = MODELKIT__V1__PADDING_MODE__PADDING_MODE_VALID
@@ -91,7 +92,7 @@ enum ProtoEncoder {
 
     static func activation(_ a: FusedActivation, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Activation>? {
         if a == .none { return nil }
-        let m = try arena.message(Modelkit__V1__Activation.self, modelkit__v1__activation__init)
+        let m = try arena.message(modelkit__v1__activation__init)
         switch a {
         case .none:
             break
@@ -109,17 +110,17 @@ enum ProtoEncoder {
     }
 
     static func noAttributes(_ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__NoAttributes> {
-        try arena.message(Modelkit__V1__NoAttributes.self, modelkit__v1__no_attributes__init)
+        try arena.message(modelkit__v1__no_attributes__init)
     }
 
     static func axis(_ value: Int, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Axis> {
-        let m = try arena.message(Modelkit__V1__Axis.self, modelkit__v1__axis__init)
+        let m = try arena.message(modelkit__v1__axis__init)
         m.pointee.axis = Int64(value)
         return m
     }
 
     static func pool(_ a: Pool2DAttributes, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Pool2D> {
-        let m = try arena.message(Modelkit__V1__Pool2D.self, modelkit__v1__pool2_d__init)
+        let m = try arena.message(modelkit__v1__pool2_d__init)
         m.pointee.kernel_h = Int64(a.kernelH)
         m.pointee.kernel_w = Int64(a.kernelW)
         m.pointee.stride_h = Int64(a.strideH)
@@ -130,7 +131,7 @@ enum ProtoEncoder {
     }
 
     static func node(_ n: Node, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Node> {
-        let m = try arena.message(Modelkit__V1__Node.self, modelkit__v1__node__init)
+        let m = try arena.message(modelkit__v1__node__init)
         m.pointee.name = try arena.string(n.name)
         m.pointee.n_inputs = n.inputs.count
         m.pointee.inputs = try arena.strings(n.inputs)
@@ -138,7 +139,7 @@ enum ProtoEncoder {
         m.pointee.outputs = try arena.strings(n.outputs)
         switch n.operation {
         case .conv2D(let a):
-            let c = try arena.message(Modelkit__V1__Conv2D.self, modelkit__v1__conv2_d__init)
+            let c = try arena.message(modelkit__v1__conv2_d__init)
             c.pointee.stride_h = Int64(a.strideH)
             c.pointee.stride_w = Int64(a.strideW)
             c.pointee.dilation_h = Int64(a.dilationH)
@@ -149,7 +150,7 @@ enum ProtoEncoder {
             m.pointee.op_case = MODELKIT__V1__NODE__OP_CONV2D
             m.pointee.conv2d = c
         case .dense(let a):
-            let d = try arena.message(Modelkit__V1__Dense.self, modelkit__v1__dense__init)
+            let d = try arena.message(modelkit__v1__dense__init)
             d.pointee.activation = try activation(a, arena)
             m.pointee.op_case = MODELKIT__V1__NODE__OP_DENSE
             m.pointee.dense = d
@@ -166,13 +167,13 @@ enum ProtoEncoder {
             m.pointee.op_case = MODELKIT__V1__NODE__OP_RELU
             m.pointee.relu = try noAttributes(arena)
         case .clip(let lo, let hi):
-            let c = try arena.message(Modelkit__V1__Clip.self, modelkit__v1__clip__init)
+            let c = try arena.message(modelkit__v1__clip__init)
             c.pointee.min = lo
             c.pointee.max = hi
             m.pointee.op_case = MODELKIT__V1__NODE__OP_CLIP
             m.pointee.clip = c
         case .leakyRelu(let alpha):
-            let l = try arena.message(Modelkit__V1__LeakyRelu.self, modelkit__v1__leaky_relu__init)
+            let l = try arena.message(modelkit__v1__leaky_relu__init)
             l.pointee.alpha = alpha
             m.pointee.op_case = MODELKIT__V1__NODE__OP_LEAKY_RELU
             m.pointee.leaky_relu = l
@@ -192,17 +193,17 @@ enum ProtoEncoder {
             m.pointee.op_case = MODELKIT__V1__NODE__OP_FLATTEN
             m.pointee.flatten = try axis(a, arena)
         case .reshape(let shape):
-            let r = try arena.message(Modelkit__V1__Reshape.self, modelkit__v1__reshape__init)
+            let r = try arena.message(modelkit__v1__reshape__init)
             (r.pointee.n_shape, r.pointee.shape) = try int64s(shape, arena)
             m.pointee.op_case = MODELKIT__V1__NODE__OP_RESHAPE
             m.pointee.reshape = r
         case .transpose(let permutation):
-            let t = try arena.message(Modelkit__V1__Transpose.self, modelkit__v1__transpose__init)
+            let t = try arena.message(modelkit__v1__transpose__init)
             (t.pointee.n_permutation, t.pointee.permutation) = try int64s(permutation, arena)
             m.pointee.op_case = MODELKIT__V1__NODE__OP_TRANSPOSE
             m.pointee.transpose = t
         case .add(let a):
-            let d = try arena.message(Modelkit__V1__Add.self, modelkit__v1__add__init)
+            let d = try arena.message(modelkit__v1__add__init)
             d.pointee.activation = try activation(a, arena)
             m.pointee.op_case = MODELKIT__V1__NODE__OP_ADD
             m.pointee.add = d
@@ -213,18 +214,18 @@ enum ProtoEncoder {
             m.pointee.op_case = MODELKIT__V1__NODE__OP_CONCAT
             m.pointee.concat = try axis(a, arena)
         case .pad(let pads, let value):
-            let p = try arena.message(Modelkit__V1__Pad.self, modelkit__v1__pad__init)
+            let p = try arena.message(modelkit__v1__pad__init)
             (p.pointee.n_pads, p.pointee.pads) = try int64s(pads, arena)
             p.pointee.value = value
             m.pointee.op_case = MODELKIT__V1__NODE__OP_PAD
             m.pointee.pad = p
         case .batchNormalization(let epsilon):
-            let b = try arena.message(Modelkit__V1__BatchNormalization.self, modelkit__v1__batch_normalization__init)
+            let b = try arena.message(modelkit__v1__batch_normalization__init)
             b.pointee.epsilon = epsilon
             m.pointee.op_case = MODELKIT__V1__NODE__OP_BATCH_NORMALIZATION
             m.pointee.batch_normalization = b
         case .dropout(let rate):
-            let d = try arena.message(Modelkit__V1__Dropout.self, modelkit__v1__dropout__init)
+            let d = try arena.message(modelkit__v1__dropout__init)
             d.pointee.rate = rate
             m.pointee.op_case = MODELKIT__V1__NODE__OP_DROPOUT
             m.pointee.dropout = d
@@ -233,7 +234,7 @@ enum ProtoEncoder {
     }
 
     static func graph(_ g: Graph, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Graph> {
-        let m = try arena.message(Modelkit__V1__Graph.self, modelkit__v1__graph__init)
+        let m = try arena.message(modelkit__v1__graph__init)
         m.pointee.n_inputs = g.inputs.count
         m.pointee.inputs = try arena.pointers(g.inputs.map { try valueInfo($0, arena) })
         m.pointee.n_outputs = g.outputs.count
@@ -249,7 +250,7 @@ enum ProtoEncoder {
     static func stringEntries(_ map: [String: String], _ arena: ProtoArena)
         throws -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<Modelkit__V1__StringEntry>?>?) {
         let entries = try map.sorted { $0.key < $1.key }.map { key, value in
-            let e = try arena.message(Modelkit__V1__StringEntry.self, modelkit__v1__string_entry__init)
+            let e = try arena.message(modelkit__v1__string_entry__init)
             e.pointee.key = try arena.string(key)
             e.pointee.value = try arena.string(value)
             return e
@@ -258,7 +259,7 @@ enum ProtoEncoder {
     }
 
     static func metadata(_ d: ModelMetadata, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__Metadata> {
-        let m = try arena.message(Modelkit__V1__Metadata.self, modelkit__v1__metadata__init)
+        let m = try arena.message(modelkit__v1__metadata__init)
         m.pointee.producer_name = try arena.string(d.producerName)
         m.pointee.producer_version = try arena.string(d.producerVersion)
         m.pointee.created_at = d.createdAt
@@ -266,7 +267,7 @@ enum ProtoEncoder {
         m.pointee.n_labels = d.labels.count
         m.pointee.labels = try arena.strings(d.labels)
         if let n = d.normalization {
-            let p = try arena.message(Modelkit__V1__InputNormalization.self, modelkit__v1__input_normalization__init)
+            let p = try arena.message(modelkit__v1__input_normalization__init)
             p.pointee.pixel_scale = n.pixelScale
             p.pointee.n_mean = n.mean.count
             p.pointee.mean = try arena.array(n.mean)
@@ -279,14 +280,14 @@ enum ProtoEncoder {
     }
 
     static func trainingState(_ t: TrainingState, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Modelkit__V1__TrainingState> {
-        let m = try arena.message(Modelkit__V1__TrainingState.self, modelkit__v1__training_state__init)
+        let m = try arena.message(modelkit__v1__training_state__init)
         m.pointee.epoch = Int64(t.epoch)
         m.pointee.step = t.step
         m.pointee.step_in_epoch = t.stepInEpoch
-        let o = try arena.message(Modelkit__V1__OptimizerState.self, modelkit__v1__optimizer_state__init)
+        let o = try arena.message(modelkit__v1__optimizer_state__init)
         o.pointee.name = try arena.string(t.optimizer.name)
         let hyper = try t.optimizer.hyperparameters.sorted { $0.key < $1.key }.map { key, value in
-            let e = try arena.message(Modelkit__V1__DoubleEntry.self, modelkit__v1__double_entry__init)
+            let e = try arena.message(modelkit__v1__double_entry__init)
             e.pointee.key = try arena.string(key)
             e.pointee.value = value
             return e
@@ -301,7 +302,7 @@ enum ProtoEncoder {
         m.pointee.n_rng_state = t.rngState.count
         m.pointee.rng_state = try arena.array(t.rngState)
         let metrics = try t.metricsHistory.map { e in
-            let p = try arena.message(Modelkit__V1__EpochMetrics.self, modelkit__v1__epoch_metrics__init)
+            let p = try arena.message(modelkit__v1__epoch_metrics__init)
             p.pointee.epoch = Int64(e.epoch)
             p.pointee.train_loss = e.trainLoss
             p.pointee.train_accuracy = e.trainAccuracy

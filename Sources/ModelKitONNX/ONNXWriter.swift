@@ -1,11 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CONNXSchema
+import ModelKitProtobuf
 
 // The writer's plain Swift description of an ONNX model, and its packing through the
 // protobuf-c structs generated from Schemas/onnx_subset.proto.
@@ -61,61 +55,9 @@ struct ONNXOutModel {
     var metadata: [(key: String, value: String)]
 }
 
-/// Owns every C allocation of one message tree; all of it is freed with the arena.
-private final class CArena {
-    private var allocations: [UnsafeMutableRawPointer] = []
-
-    deinit {
-        for pointer in allocations { free(pointer) }
-    }
-
-    func allocate<T>(_ type: T.Type, count: Int) throws -> UnsafeMutablePointer<T> {
-        guard let raw = calloc(max(count, 1), MemoryLayout<T>.stride) else {
-            throw ONNXExportError.encodingFailed(reason: "out of memory allocating \(count) values")
-        }
-        allocations.append(raw)
-        return raw.bindMemory(to: T.self, capacity: max(count, 1))
-    }
-
-    func message<T>(_ initialize: (UnsafeMutablePointer<T>) -> Void) throws -> UnsafeMutablePointer<T> {
-        let pointer = try allocate(T.self, count: 1)
-        initialize(pointer)
-        return pointer
-    }
-
-    func array<T>(_ values: [T]) throws -> UnsafeMutablePointer<T>? {
-        guard !values.isEmpty else { return nil }
-        let pointer = try allocate(T.self, count: values.count)
-        pointer.initialize(from: values, count: values.count)
-        return pointer
-    }
-
-    func pointers<T>(_ values: [UnsafeMutablePointer<T>]) throws -> UnsafeMutablePointer<UnsafeMutablePointer<T>?>? {
-        try array(values.map { Optional($0) })
-    }
-
-    func string(_ value: String) throws -> UnsafeMutablePointer<CChar> {
-        let utf8 = Array(value.utf8CString)
-        guard utf8.dropLast().allSatisfy({ $0 != 0 }) else {
-            throw ONNXExportError.encodingFailed(reason: "name '\(value.prefix(40))' contains a NUL character")
-        }
-        let pointer = try allocate(CChar.self, count: utf8.count)
-        pointer.initialize(from: utf8, count: utf8.count)
-        return pointer
-    }
-
-    func strings(_ values: [String]) throws -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
-        try array(values.map { Optional(try string($0)) })
-    }
-
-    func bytes(_ values: [UInt8]) throws -> ProtobufCBinaryData {
-        ProtobufCBinaryData(len: values.count, data: try array(values))
-    }
-}
-
 enum ONNXWriter {
     static func pack(_ model: ONNXOutModel) throws -> [UInt8] {
-        let arena = CArena()
+        let arena = ProtoArena { ONNXExportError.encodingFailed(reason: $0) }
         let proto: UnsafeMutablePointer<Onnx__ModelProto> = try arena.message(onnx__model_proto__init)
         proto.pointee.has_ir_version = 1
         proto.pointee.ir_version = model.irVersion
@@ -163,7 +105,7 @@ enum ONNXWriter {
         return packed
     }
 
-    private static func node(_ n: ONNXOutNode, _ arena: CArena) throws -> UnsafeMutablePointer<Onnx__NodeProto> {
+    private static func node(_ n: ONNXOutNode, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Onnx__NodeProto> {
         let m: UnsafeMutablePointer<Onnx__NodeProto> = try arena.message(onnx__node_proto__init)
         m.pointee.name = try arena.string(n.name)
         m.pointee.op_type = try arena.string(n.opType)
@@ -177,7 +119,7 @@ enum ONNXWriter {
         return m
     }
 
-    private static func attribute(_ name: String, _ value: ONNXAttributeValue, _ arena: CArena)
+    private static func attribute(_ name: String, _ value: ONNXAttributeValue, _ arena: ProtoArena)
         throws -> UnsafeMutablePointer<Onnx__AttributeProto> {
         let m: UnsafeMutablePointer<Onnx__AttributeProto> = try arena.message(onnx__attribute_proto__init)
         m.pointee.name = try arena.string(name)
@@ -203,7 +145,7 @@ enum ONNXWriter {
         return m
     }
 
-    private static func tensor(_ t: ONNXOutTensor, _ arena: CArena) throws -> UnsafeMutablePointer<Onnx__TensorProto> {
+    private static func tensor(_ t: ONNXOutTensor, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Onnx__TensorProto> {
         let m: UnsafeMutablePointer<Onnx__TensorProto> = try arena.message(onnx__tensor_proto__init)
         m.pointee.name = try arena.string(t.name)
         m.pointee.n_dims = t.dims.count
@@ -231,7 +173,7 @@ enum ONNXWriter {
         return bytes
     }
 
-    private static func valueInfo(_ v: ONNXOutValueInfo, _ arena: CArena) throws -> UnsafeMutablePointer<Onnx__ValueInfoProto> {
+    private static func valueInfo(_ v: ONNXOutValueInfo, _ arena: ProtoArena) throws -> UnsafeMutablePointer<Onnx__ValueInfoProto> {
         let m: UnsafeMutablePointer<Onnx__ValueInfoProto> = try arena.message(onnx__value_info_proto__init)
         m.pointee.name = try arena.string(v.name)
         let type: UnsafeMutablePointer<Onnx__TypeProto> = try arena.message(onnx__type_proto__init)
