@@ -8,23 +8,13 @@ import ModelKitCore
 /// output, so the Mul/Add does not broadcast the output to a new shape. The Conv2D/Dense must
 /// have no fused activation and its output must be read by the Mul/Add alone and not be a
 /// graph output. An Add's own fused activation moves onto the Conv2D/Dense.
-public struct FoldConstantAffine: GraphPass {
+public struct FoldConstantAffine: SingleRewritePass {
     public let name = "fold-affine"
     public let summary = "fold Mul/Add by a scalar or per-channel constant into Conv2D/Dense weights and bias"
 
     public init() {}
 
-    public func run(_ graph: Graph) throws -> PassResult {
-        var current = graph
-        var rewrites = 0
-        while let next = try foldOne(current) {
-            current = next
-            rewrites += 1
-        }
-        return PassResult(graph: current, rewrites: rewrites)
-    }
-
-    private func foldOne(_ graph: Graph) throws -> Graph? {
+    public func rewriteOne(_ graph: Graph) throws -> Graph? {
         let index = GraphIndex(graph)
         var facts: ShapeFacts?
         for (affineIndex, node) in graph.nodes.enumerated() {

@@ -12,23 +12,13 @@ import ModelKitCore
 ///
 /// The Pad must not pad the batch or channel axis, and its output must be read by that one
 /// op alone (as its data input) and not be a graph output.
-public struct FoldPad: GraphPass {
+public struct FoldPad: SingleRewritePass {
     public let name = "fold-pad"
     public let summary = "fold a zero spatial Pad into Conv2D/AveragePool2D padding (and MaxPool2D when safe)"
 
     public init() {}
 
-    public func run(_ graph: Graph) throws -> PassResult {
-        var current = graph
-        var rewrites = 0
-        while let next = try foldOne(current) {
-            current = next
-            rewrites += 1
-        }
-        return PassResult(graph: current, rewrites: rewrites)
-    }
-
-    private func foldOne(_ graph: Graph) throws -> Graph? {
+    public func rewriteOne(_ graph: Graph) throws -> Graph? {
         let index = GraphIndex(graph)
         var facts: ShapeFacts?
         for (padIndex, node) in graph.nodes.enumerated() {

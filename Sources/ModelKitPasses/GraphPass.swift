@@ -26,6 +26,26 @@ public protocol GraphPass: Sendable {
     func run(_ graph: Graph) throws -> PassResult
 }
 
+/// A pass that rewrites one site at a time: `rewriteOne` returns the graph with a single
+/// rewrite applied, or nil when no site is left. Re-scanning after each rewrite keeps every
+/// decision based on the current graph (consumer counts, shapes) at a cost that is nothing
+/// next to a model's size.
+public protocol SingleRewritePass: GraphPass {
+    func rewriteOne(_ graph: Graph) throws -> Graph?
+}
+
+extension SingleRewritePass {
+    public func run(_ graph: Graph) throws -> PassResult {
+        var current = graph
+        var rewrites = 0
+        while let next = try rewriteOne(current) {
+            current = next
+            rewrites += 1
+        }
+        return PassResult(graph: current, rewrites: rewrites)
+    }
+}
+
 /// Why a pass pipeline could not be built or run.
 public enum PassError: Error, Hashable, Sendable, CustomStringConvertible {
     case unknownPass(name: String, known: [String])

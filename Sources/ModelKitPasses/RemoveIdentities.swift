@@ -9,23 +9,13 @@ import ModelKitCore
 ///
 /// A removed op whose output is a graph output hands that name to the producer of its input,
 /// and only when nothing else reads that input; otherwise the op stays.
-public struct RemoveIdentities: GraphPass {
+public struct RemoveIdentities: SingleRewritePass {
     public let name = "remove-identities"
     public let summary = "remove Dropout, no-op Reshape/Transpose, inverse Transpose pairs; merge Reshape chains"
 
     public init() {}
 
-    public func run(_ graph: Graph) throws -> PassResult {
-        var current = graph
-        var rewrites = 0
-        while let next = try removeOne(current) {
-            current = next
-            rewrites += 1
-        }
-        return PassResult(graph: current, rewrites: rewrites)
-    }
-
-    private func removeOne(_ graph: Graph) throws -> Graph? {
+    public func rewriteOne(_ graph: Graph) throws -> Graph? {
         let index = GraphIndex(graph)
         let facts = try ShapeFacts(graph)
         for (nodeIndex, node) in graph.nodes.enumerated() {
