@@ -97,15 +97,14 @@ final class GraphConverter {
             values[tensor.name] = .constant(try Constant(tensor, limits: limits))
             initializerNames.insert(tensor.name)
         }
-        for input in graph.inputs where !initializerNames.contains(input.name) {
-            try declareInput(input)
-        }
-
         for node in graph.nodes {
             for (position, name) in node.inputs.enumerated() where !name.isEmpty {
                 useCounts[name, default: 0] += 1
                 consumers[name, default: []].append((node, position))
             }
+        }
+        for input in graph.inputs where !initializerNames.contains(input.name) {
+            try declareInput(input)
         }
         for name in outputNames { useCounts[name, default: 0] += 1 }
 
@@ -159,15 +158,39 @@ final class GraphConverter {
             throw ONNXError.limitExceeded(what: "element count of input '\(name)'",
                                           value: Shape.checkedProduct(onnxShape) ?? Int.max, limit: limits.maxTensorElements)
         }
-        let layout: Layout = onnxShape.count == 4 ? .nhwc : .onnx
+        // A 4-D input is an NCHW image batch (PyTorch and most exporters), kept as modelkit's
+        // NHWC; but an input that the graph itself first turns from NHWC into NCHW, as tf2onnx
+        // does for Keras models, already is NHWC and is taken as it is.
+        let channelsLast = onnxShape.count == 4 && convertsToChannelsFirst(name, shape: onnxShape)
+        let layout: Layout = onnxShape.count == 4 && !channelsLast ? .nhwc : .onnx
         let stored = layout == .nhwc ? [onnxShape[0], onnxShape[2], onnxShape[3], onnxShape[1]] : onnxShape
         var declared = stored
         if dynamicBatch { declared[0] = -1 }
         inputs.append(ValueInfo(name: name, dtype: .float32, shape: Shape(declared)))
-        if layout == .nhwc { inputLayouts[name] = "NCHW" }
+        if onnxShape.count == 4 { inputLayouts[name] = channelsLast ? "NHWC" : "NCHW" }
         claimValueName(name)
         shapes[name] = stored
         values[name] = .tensor(TensorValue(name: name, shape: stored, layout: layout, dynamicBatch: dynamicBatch))
+    }
+
+    /// Whether every reader of 4-D input `name` converts it from NHWC to NCHW: a Transpose with
+    /// perm [0,3,1,2], or (with one channel) a Reshape to [N,1,H,W] by a constant shape.
+    private func convertsToChannelsFirst(_ name: String, shape: [Int]) -> Bool {
+        guard let readers = consumers[name], !readers.isEmpty else { return false }
+        return readers.allSatisfy { node, position in
+            guard position == 0 else { return false }
+            switch node.opType {
+            case "Transpose":
+                return node.attributes.first { $0.name == "perm" }?.ints == [0, 3, 1, 2]
+            case "Reshape":
+                guard shape[3] == 1, node.inputs.count == 2, case .constant(let target)? = values[node.inputs[1]],
+                      case .int(let dims) = target.elements, dims.count == 4 else { return false }
+                return [-1, 0, Int64(shape[0])].contains(dims[0]) && dims[1] == 1
+                    && dims[2] == Int64(shape[1]) && dims[3] == Int64(shape[2])
+            default:
+                return false
+            }
+        }
     }
 
     /// Makes graph output `name` an ONNX-ordered tensor called `name`.

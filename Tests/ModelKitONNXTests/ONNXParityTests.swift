@@ -33,6 +33,22 @@ import ModelKitRuntime
         }
     }
 
+    /// tf2onnx keeps a Keras model's channels-last input: it is imported as NHWC as it is, with
+    /// no layout change at the input, and matches onnxruntime.
+    @Test func kerasChannelsLastInputIsTakenAsNHWC() throws {
+        let reference = try ONNXFixtures.reference("keras_cnn.json")
+        let model = try ONNXImporter.importModel(path: ONNXFixtures.path(reference.model))
+        let input = try #require(model.graph.inputs.first)
+        #expect(input.shape == Shape([-1, 28, 28, 1]))
+        #expect(model.metadata.properties[ONNXImporter.inputLayoutProperty(input.name)] == "NHWC")
+        let results = try Session(model: model).run([input.name: Tensor(shape: Shape(reference.input_shape), floats: reference.input)])
+        for (name, expected) in reference.outputs {
+            let actual = try #require(results[name])
+            #expect(actual.shape.dims == expected.shape)
+            #expect(maxAbsDifference(actual.floats ?? [], expected.data) <= 1e-5)
+        }
+    }
+
     /// The same model must also run at another batch size (the batch was "N" in the file).
     @Test func dynamicBatchRunsWithBatchOne() throws {
         let reference = try ONNXFixtures.reference("resnet_small.json")
