@@ -279,14 +279,40 @@ static void scale_c(long m, long n, float beta, float *c, long ldc) {
     }
 }
 
-void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
-                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
+// Adds bias[j] to every row of a finished rows x cols tile and/or clamps it at zero, while the
+// tile is still in L1: this replaces a separate bias broadcast and ReLU pass over the whole output.
+static void epilogue(float *tile, long ldc, long rows, long cols, const float *bias, int relu) {
+    for (long i = 0; i < rows; i++) {
+        float *row = tile + i * ldc;
+        if (bias != NULL)
+            for (long j = 0; j < cols; j++) row[j] += bias[j];
+        if (relu)
+            for (long j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+    }
+}
+
+// The K block size: at most cfg_kc, but split evenly (rounded up to 8) so that e.g. k = 288 runs as
+// 2 x 144 instead of 256 + a 32-deep tail block that re-reads and re-writes all of C for little work.
+// A k only slightly above cfg_kc (up to 1.25x) stays one block: its B micro-panel still fits L1.
+static long block_k(long k, long cfg_kc) {
+    if (k <= cfg_kc + cfg_kc / 4) return k;
+    const long blocks = (k + cfg_kc - 1) / cfg_kc;
+    const long kc = (k + blocks - 1) / blocks;
+    return (kc + 7) & ~7L;
+}
+
+static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
+                         const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc,
+                         const float *bias, int relu) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
+        if (bias != NULL || relu) epilogue(c, ldc, m, n, bias, relu);
         return;
     }
-    const gemm_config cfg = configs[mk_kernels_clamp(path)];
+    gemm_config cfg = configs[mk_kernels_clamp(path)];
+    cfg.kc = block_k(k, cfg.kc);
+    const int has_epilogue = bias != NULL || relu;
     const long mr = cfg.mr, nr = cfg.nr;
     const long kc_max = k < cfg.kc ? k : cfg.kc;
     const long nc_max = n < cfg.nc ? ((n + nr - 1) / nr) * nr : cfg.nc;
@@ -344,11 +370,23 @@ void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, f
                             for (long i = 0; i < rows; i++)
                                 store_row(tile + i * ldc, edge + i * nr, cols, alpha, beta_block);
                         }
+                        if (has_epilogue && pc + kc >= k)
+                            epilogue(tile, ldc, rows, cols, bias == NULL ? NULL : bias + jc + jr, relu);
                     }
                 }
             }
         }
     }
+}
+
+void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
+                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
+    sgemm_driver(path, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+}
+
+void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
+                        const float *b, long ldb, float *c, long ldc, const float *bias, int relu) {
+    sgemm_driver(path, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu);
 }
 
 void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,

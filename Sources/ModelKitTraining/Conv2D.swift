@@ -20,6 +20,12 @@ public final class Conv2D: UnaryLayer {
     private var savedGeometry: Geometry?
     /// Input-gradient column buffer, kept between steps.
     private var scratch: [Float] = []
+    /// Set by a forward pass that applied a fused ReLU: backward then masks the incoming gradient
+    /// with `savedOutput` (the ReLU output shares its storage; no copy).
+    private var reluFused = false
+    private var savedOutput: Batch?
+    /// The masked output gradient, kept between steps.
+    private var maskScratch: [Float] = []
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: (Int, Int), strides: (Int, Int) = (1, 1),
                 dilations: (Int, Int) = (1, 1), padding: Padding = .valid, groups: Int = 1, useBias: Bool = true,
@@ -84,8 +90,21 @@ public final class Conv2D: UnaryLayer {
     }
 
     public func forward(_ input: Batch, training: Bool, rng: inout RandomGenerator) throws -> Batch {
+        try forward(input, training: training, fusedReLU: false)
+    }
+
+    /// Whether `forward(_:training:fusedReLU: true)` is available (im2col path only).
+    var canFuseReLU: Bool { groups == 1 }
+
+    /// Forward with max(·, 0) applied in the GEMM epilogue when `fusedReLU` (Network does this when
+    /// a ReLU is this layer's only reader). The following `backward` then takes the gradient with
+    /// respect to the ReLU output.
+    func forward(_ input: Batch, training: Bool, fusedReLU: Bool) throws -> Batch {
+        precondition(!fusedReLU || canFuseReLU, "fused ReLU needs groups == 1")
         let g = try geometry(input.shape)
         savedGeometry = training ? g : nil
+        reluFused = training && fusedReLU
+        savedOutput = nil
         if groups > 1 {
             savedInput = training ? input : nil
             return groupedForward(input, g)
@@ -95,35 +114,52 @@ public final class Conv2D: UnaryLayer {
         let columns = isPointwise(g) ? input.values : im2col(input.values, g)
         savedColumns = training ? columns : nil
         let o = outChannels
-        return Batch.uninitialized([g.n, g.oh, g.ow, o]) { out in
-            if let bias {
-                bias.value.withUnsafeBufferPointer { b in
-                    let dst = out.baseAddress!, src = b.baseAddress!
-                    for r in 0..<rows { for j in 0..<o { dst[r * o + j] = src[j] } }
-                }
-            }
+        let output = Batch.uninitialized([g.n, g.oh, g.ow, o]) { out in
             columns.withUnsafeBufferPointer { a in
                 weight.value.withUnsafeBufferPointer { w in
-                    Gemm.multiply(transA: false, transB: true, m: rows, n: o, k: k, a: a.baseAddress!, lda: k,
-                                  b: w.baseAddress!, ldb: k, beta: bias == nil ? 0 : 1, c: out.baseAddress!, ldc: o)
+                    withOptionalBuffer(bias?.value) { b in
+                        Gemm.multiplyBiasReLU(transA: false, transB: true, m: rows, n: o, k: k, a: a.baseAddress!,
+                                              lda: k, b: w.baseAddress!, ldb: k, c: out.baseAddress!, ldc: o,
+                                              bias: b, relu: fusedReLU)
+                    }
                 }
             }
         }
+        if reluFused { savedOutput = output }
+        return output
+    }
+
+    /// The output gradient with the fused ReLU's mask applied (when the forward pass fused one), and
+    /// the bias gradient computed in the same pass.
+    private func effectiveOutputGradient(_ outputGradient: Batch) throws -> [Float] {
+        guard reluFused else {
+            if let bias { bias.gradient = ColumnSums.of(outputGradient.values, columns: outChannels) }
+            return outputGradient.values
+        }
+        guard let output = savedOutput else { throw TrainingError.backwardBeforeForward(layer: name) }
+        var masked = maskScratch
+        maskScratch = []
+        let sums = ColumnSums.reluMasked(outputGradient.values, output: output.values, into: &masked,
+                                         columns: outChannels, sums: bias != nil)
+        if let bias, let sums { bias.gradient = sums }
+        return masked
     }
 
     public func backward(_ outputGradient: Batch, needInputGradient: Bool) throws -> Batch? {
         guard let g = savedGeometry else { throw TrainingError.backwardBeforeForward(layer: name) }
         try Check.same(outputGradient.shape, [g.n, g.oh, g.ow, outChannels], name, "output gradient")
-        if let bias {
-            let o = outChannels
-            bias.gradient = ColumnSums.of(outputGradient.values, columns: o)
+        if groups > 1 {
+            if let bias { bias.gradient = ColumnSums.of(outputGradient.values, columns: outChannels) }
+            return try groupedBackward(outputGradient, g, needInputGradient)
         }
-        if groups > 1 { return try groupedBackward(outputGradient, g, needInputGradient) }
         guard let columns = savedColumns else { throw TrainingError.backwardBeforeForward(layer: name) }
+        let dyValues = try effectiveOutputGradient(outputGradient)
+        // Hand the mask buffer back for the next step once this pass no longer reads it.
+        defer { if reluFused { maskScratch = dyValues } }
         let k = kernelH * kernelW * g.c
         let rows = g.n * g.oh * g.ow
         let o = outChannels
-        outputGradient.values.withUnsafeBufferPointer { dy in
+        dyValues.withUnsafeBufferPointer { dy in
             columns.withUnsafeBufferPointer { cols in
                 weight.gradient.withUnsafeMutableBufferPointer { dw in
                     Gemm.multiply(transA: true, transB: false, m: o, n: k, k: rows, a: dy.baseAddress!, lda: o,
@@ -134,7 +170,7 @@ public final class Conv2D: UnaryLayer {
         guard needInputGradient else { return nil }
         if isPointwise(g) {
             return Batch.uninitialized([g.n, g.h, g.w, g.c]) { dx in
-                outputGradient.values.withUnsafeBufferPointer { dy in
+                dyValues.withUnsafeBufferPointer { dy in
                     weight.value.withUnsafeBufferPointer { w in
                         Gemm.multiply(transA: false, transB: false, m: rows, n: k, k: o, a: dy.baseAddress!, lda: o,
                                       b: w.baseAddress!, ldb: k, beta: 0, c: dx.baseAddress!, ldc: k)
@@ -146,7 +182,7 @@ public final class Conv2D: UnaryLayer {
         scratch = []
         if dColumns.count != rows * k { dColumns = [Float](repeating: 0, count: rows * k) }
         dColumns.withUnsafeMutableBufferPointer { buffer in
-            outputGradient.values.withUnsafeBufferPointer { dy in
+            dyValues.withUnsafeBufferPointer { dy in
                 weight.value.withUnsafeBufferPointer { w in
                     Gemm.multiply(transA: false, transB: false, m: rows, n: k, k: o, a: dy.baseAddress!, lda: o,
                                   b: w.baseAddress!, ldb: k, beta: 0, c: buffer.baseAddress!, ldc: k)

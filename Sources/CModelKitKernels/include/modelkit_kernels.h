@@ -42,6 +42,30 @@ void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
 void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc);
 
+/// C = op(A) * op(B) + bias (bias[j] added to column j; NULL for none), then max(C, 0) when
+/// `relu` != 0. C is not read. The bias and clamp are applied to each output tile as soon as it is
+/// final, while it is in L1 (no extra pass over C). `path` is clamped like mk_sgemm_path.
+void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
+                        const float *b, long ldb, float *c, long ldc, const float *bias, int relu);
+
+/// ReLU backward fused with the bias gradient: dst[i] = out[i] > 0 ? dy[i] : 0 over a row-major
+/// rows x cols matrix (`out` is the ReLU output; dst may alias dy). When `column_sums` is not NULL
+/// it receives the column sums of dst, added in float over blocks of 64 rows and across blocks in
+/// double (the order of ModelKitTraining's ColumnSums, so results do not depend on the caller).
+void mk_relu_backward_column_sums(long rows, long cols, const float *dy, const float *out, float *dst,
+                                  float *column_sums);
+
+/// Column sums of a row-major rows x cols matrix in the same order (float blocks of 64 rows,
+/// blocks added in double).
+void mk_column_sums(long rows, long cols, const float *x, float *column_sums);
+
+/// One Adam/AdamW update of `count` values, exactly the ModelKitTraining formula, in its order,
+/// without contracting into FMAs (the result equals the scalar Swift loop bit for bit):
+///   w -= decay*w (when decay != 0); g' = g*clip + l2*w; m += (g' - m)*one_minus_b1;
+///   v += (g'*g' - v)*one_minus_b2; w -= alpha*m / (sqrt(v) + eps).
+void mk_adam_update(long count, float *w, const float *g, float *m, float *v, float clip, float l2, float decay,
+                    float one_minus_b1, float one_minus_b2, float alpha, float eps);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.

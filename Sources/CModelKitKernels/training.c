@@ -1,0 +1,108 @@
+// Elementwise training kernels that Swift would otherwise run as scalar loops: the ReLU backward
+// fused with the bias gradient, column sums, and the Adam update. Each has an AVX2 clone chosen at
+// run time from the same path mk_sgemm uses; contraction into FMAs is off, so every clone computes
+// the same bits as the plain scalar formula (checkpoints resume exactly on any path).
+#include "modelkit_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#pragma clang fp contract(off)
+
+// Columns handled per chunk: the float block and double totals for one chunk live on the stack.
+enum { SUM_CHUNK = 512, SUM_BLOCK_ROWS = 64 };
+
+// Column sums over columns [j0, j0 + width) of `src` (row stride `cols`), and optionally the masked
+// copy into dst. Rows are added in float per 64-row block, blocks in double: long batches keep
+// their precision and the order is fixed.
+#define DEFINE_MASK_SUMS(NAME, ATTR)                                                                         \
+    ATTR static void NAME(long rows, long cols, const float *dy, const float *out, float *dst, float *sums) { \
+        for (long j0 = 0; j0 < cols; j0 += SUM_CHUNK) {                                                      \
+            const long width = cols - j0 < SUM_CHUNK ? cols - j0 : SUM_CHUNK;                               \
+            float block[SUM_CHUNK];                                                                          \
+            double total[SUM_CHUNK];                                                                         \
+            for (long j = 0; j < width; j++) total[j] = 0.0;                                                 \
+            for (long r0 = 0; r0 < rows; r0 += SUM_BLOCK_ROWS) {                                             \
+                const long r1 = rows - r0 < SUM_BLOCK_ROWS ? rows : r0 + SUM_BLOCK_ROWS;                     \
+                for (long j = 0; j < width; j++) block[j] = 0.0f;                                            \
+                for (long r = r0; r < r1; r++) {                                                             \
+                    const float *g = dy + r * cols + j0;                                                     \
+                    if (out != NULL) {                                                                       \
+                        const float *o = out + r * cols + j0;                                                \
+                        float *d = dst + r * cols + j0;                                                      \
+                        for (long j = 0; j < width; j++) {                                                   \
+                            const float value = o[j] > 0.0f ? g[j] : 0.0f;                                   \
+                            d[j] = value;                                                                    \
+                            block[j] += value;                                                               \
+                        }                                                                                    \
+                    } else {                                                                                 \
+                        for (long j = 0; j < width; j++) block[j] += g[j];                                   \
+                    }                                                                                        \
+                }                                                                                            \
+                for (long j = 0; j < width; j++) total[j] += (double)block[j];                               \
+            }                                                                                                \
+            for (long j = 0; j < width; j++) sums[j0 + j] = (float)total[j];                                 \
+        }                                                                                                    \
+    }
+
+DEFINE_MASK_SUMS(mask_sums_portable, )
+DEFINE_MASK_SUMS(mask_sums_avx2, __attribute__((target("avx2,fma"))))
+
+#define DEFINE_MASK(NAME, ATTR)                                                                  \
+    ATTR static void NAME(long count, const float *dy, const float *out, float *dst) {           \
+        for (long i = 0; i < count; i++) dst[i] = out[i] > 0.0f ? dy[i] : 0.0f;                  \
+    }
+
+DEFINE_MASK(mask_portable, )
+DEFINE_MASK(mask_avx2, __attribute__((target("avx2,fma"))))
+
+static int use_avx2(void) { return mk_kernels_active() >= MK_KERNELS_AVX2; }
+
+void mk_relu_backward_column_sums(long rows, long cols, const float *dy, const float *out, float *dst,
+                                  float *column_sums) {
+    if (rows <= 0 || cols <= 0) {
+        for (long j = 0; j < cols; j++) column_sums[j] = 0.0f;
+        return;
+    }
+    if (column_sums == NULL) {
+        if (use_avx2()) mask_avx2(rows * cols, dy, out, dst);
+        else mask_portable(rows * cols, dy, out, dst);
+        return;
+    }
+    if (use_avx2()) mask_sums_avx2(rows, cols, dy, out, dst, column_sums);
+    else mask_sums_portable(rows, cols, dy, out, dst, column_sums);
+}
+
+void mk_column_sums(long rows, long cols, const float *x, float *column_sums) {
+    if (rows <= 0 || cols <= 0) {
+        for (long j = 0; j < cols; j++) column_sums[j] = 0.0f;
+        return;
+    }
+    if (use_avx2()) mask_sums_avx2(rows, cols, x, NULL, NULL, column_sums);
+    else mask_sums_portable(rows, cols, x, NULL, NULL, column_sums);
+}
+
+#define DEFINE_ADAM(NAME, ATTR)                                                                           \
+    ATTR static void NAME(long count, float *w, const float *g, float *m, float *v, float clip, float l2,  \
+                          float decay, float b1, float b2, float alpha, float eps) {                       \
+        for (long i = 0; i < count; i++) {                                                                 \
+            float wi = w[i];                                                                               \
+            if (decay != 0.0f) wi -= decay * wi;                                                           \
+            const float grad = g[i] * clip + l2 * wi;                                                      \
+            const float mi = m[i] + (grad - m[i]) * b1;                                                    \
+            const float vi = v[i] + (grad * grad - v[i]) * b2;                                             \
+            m[i] = mi;                                                                                     \
+            v[i] = vi;                                                                                     \
+            w[i] = wi - alpha * mi / (sqrtf(vi) + eps);                                                    \
+        }                                                                                                  \
+    }
+
+DEFINE_ADAM(adam_portable, )
+DEFINE_ADAM(adam_avx2, __attribute__((target("avx2,fma"))))
+
+void mk_adam_update(long count, float *w, const float *g, float *m, float *v, float clip, float l2, float decay,
+                    float one_minus_b1, float one_minus_b2, float alpha, float eps) {
+    if (count <= 0) return;
+    if (use_avx2()) adam_avx2(count, w, g, m, v, clip, l2, decay, one_minus_b1, one_minus_b2, alpha, eps);
+    else adam_portable(count, w, g, m, v, clip, l2, decay, one_minus_b1, one_minus_b2, alpha, eps);
+}
