@@ -27,10 +27,20 @@ public enum Parallelism {
         return max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 8))
     }()
 
-    /// Runs `body(part)` for part in 0..<parts, on worker threads when parts > 1.
+    /// Runs `body(part)` for part in 0..<parts, on the persistent worker pool (`mk_parallel_run`)
+    /// when parts > 1; returns when every part is done. Parts may run on any thread in any order.
     static func run(_ parts: Int, _ body: @Sendable (Int) -> Void) {
         if parts <= 1 { body(0); return }
-        DispatchQueue.concurrentPerform(iterations: parts, execute: body)
+        withoutActuallyEscaping(body) { body in
+            // The C pool gets a plain function and a pointer to the closure, which stays alive (on
+            // this frame) until mk_parallel_run returns.
+            var closure: (Int) -> Void = body
+            withUnsafeMutablePointer(to: &closure) { pointer in
+                mk_parallel_run(Int32(threadCount), parts, { context, part in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(part)
+                }, pointer)
+            }
+        }
     }
 }
 

@@ -66,6 +66,17 @@ void mk_column_sums(long rows, long cols, const float *x, float *column_sums);
 void mk_adam_update(long count, float *w, const float *g, float *m, float *v, float clip, float l2, float decay,
                     float one_minus_b1, float one_minus_b2, float alpha, float eps);
 
+/// A part of a parallel loop: called once per part index in [0, parts).
+typedef void (*mk_parallel_body)(void *context, long part);
+
+/// Runs body(context, part) for every part in [0, parts) on a persistent pool of `threads - 1`
+/// workers plus the caller, and returns when all parts are done. Workers spin briefly between
+/// calls, then sleep on a futex. Parts may run in any order on any thread, so each must write
+/// disjoint memory and compute the same result wherever it runs. Runs inline when threads <= 1,
+/// when called from inside a part, or while another thread is using the pool. The worker count
+/// is fixed by the first call. Linux only; elsewhere always inline.
+void mk_parallel_run(int threads, long parts, mk_parallel_body body, void *context);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.
