@@ -178,3 +178,49 @@ import Testing
         }
     }
 }
+
+/// Conv2D large enough that forward and backward split the batch across threads (per-part weight
+/// gradients summed in part order), against direct loops in Double.
+@Suite struct SplitConvolutionTests {
+    @Test func splitPassesMatchDirectLoops() throws {
+        var rng = RandomGenerator(seed: 50)
+        let (n, h, w, c, o) = (5, 12, 11, 16, 32)
+        let conv = try Conv2D(name: "c", inChannels: c, outChannels: o, kernel: (3, 3), padding: .same, rng: &rng)
+        conv.bias!.value = (0..<o).map { _ in rng.nextFloat(in: -0.5, 0.5) }
+        let x = Batch(shape: [n, h, w, c], values: (0..<(n * h * w * c)).map { _ in rng.nextFloat(in: -1, 1) })
+        let y = try conv.forward(x, training: true)
+        let dy = Batch(shape: y.shape, values: (0..<y.count).map { _ in rng.nextFloat(in: -1, 1) })
+        let dx = try conv.backward(dy, needInputGradient: true)!
+        let wv = conv.weight.value
+        var expectedY = [Double](repeating: 0, count: y.count)
+        var expectedDW = [Double](repeating: 0, count: wv.count)
+        var expectedDX = [Double](repeating: 0, count: x.count)
+        for s in 0..<n {
+            for oy in 0..<h {
+                for ox in 0..<w {
+                    for oc in 0..<o {
+                        let out = ((s * h + oy) * w + ox) * o + oc
+                        var sum = Double(conv.bias!.value[oc])
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                let iy = oy + ky - 1, ix = ox + kx - 1
+                                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                for ci in 0..<c {
+                                    let xi = ((s * h + iy) * w + ix) * c + ci, wi = ((oc * 3 + ky) * 3 + kx) * c + ci
+                                    sum += Double(x.values[xi]) * Double(wv[wi])
+                                    expectedDW[wi] += Double(dy.values[out]) * Double(x.values[xi])
+                                    expectedDX[xi] += Double(dy.values[out]) * Double(wv[wi])
+                                }
+                            }
+                        }
+                        expectedY[out] = sum
+                    }
+                }
+            }
+        }
+        func worst(_ a: [Float], _ b: [Double]) -> Double { zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0 }
+        #expect(worst(y.values, expectedY) < 1e-4)
+        #expect(worst(conv.weight.gradient, expectedDW) < 1e-3)
+        #expect(worst(dx.values, expectedDX) < 1e-4)
+    }
+}
