@@ -281,14 +281,24 @@ static void scale_c(long m, long n, float beta, float *c, long ldc) {
 
 // Adds bias[j] to every row of a finished rows x cols tile and/or clamps it at zero, while the
 // tile is still in L1: this replaces a separate bias broadcast and ReLU pass over the whole output.
-static void epilogue(float *tile, long ldc, long rows, long cols, const float *bias, int relu) {
-    for (long i = 0; i < rows; i++) {
-        float *row = tile + i * ldc;
-        if (bias != NULL)
-            for (long j = 0; j < cols; j++) row[j] += bias[j];
-        if (relu)
-            for (long j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+// An AVX2 clone for the AVX2/AVX-512 paths (same arithmetic: one add, one compare).
+#define DEFINE_EPILOGUE(NAME, ATTR)                                                                   \
+    ATTR static void NAME(float *tile, long ldc, long rows, long cols, const float *bias, int relu) {  \
+        for (long i = 0; i < rows; i++) {                                                             \
+            float *row = tile + i * ldc;                                                              \
+            if (bias != NULL)                                                                         \
+                for (long j = 0; j < cols; j++) row[j] += bias[j];                                    \
+            if (relu)                                                                                 \
+                for (long j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;               \
+        }                                                                                             \
     }
+
+DEFINE_EPILOGUE(epilogue_portable, )
+DEFINE_EPILOGUE(epilogue_avx2, __attribute__((target("avx2,fma"))))
+
+static void epilogue(int path, float *tile, long ldc, long rows, long cols, const float *bias, int relu) {
+    if (path >= MK_KERNELS_AVX2) epilogue_avx2(tile, ldc, rows, cols, bias, relu);
+    else epilogue_portable(tile, ldc, rows, cols, bias, relu);
 }
 
 // The K block size: at most cfg_kc, but split evenly (rounded up to 8) so that e.g. k = 288 runs as
@@ -307,10 +317,11 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
-        if (bias != NULL || relu) epilogue(c, ldc, m, n, bias, relu);
+        if (bias != NULL || relu) epilogue(mk_kernels_clamp(path), c, ldc, m, n, bias, relu);
         return;
     }
-    gemm_config cfg = configs[mk_kernels_clamp(path)];
+    const int clamped = mk_kernels_clamp(path);
+    gemm_config cfg = configs[clamped];
     cfg.kc = block_k(k, cfg.kc);
     const int has_epilogue = bias != NULL || relu;
     const long mr = cfg.mr, nr = cfg.nr;
@@ -371,7 +382,7 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                                 store_row(tile + i * ldc, edge + i * nr, cols, alpha, beta_block);
                         }
                         if (has_epilogue && pc + kc >= k)
-                            epilogue(tile, ldc, rows, cols, bias == NULL ? NULL : bias + jc + jr, relu);
+                            epilogue(clamped, tile, ldc, rows, cols, bias == NULL ? NULL : bias + jc + jr, relu);
                     }
                 }
             }

@@ -58,6 +58,58 @@ DEFINE_MASK(mask_avx2, __attribute__((target("avx2,fma"))))
 
 static int use_avx2(void) { return mk_kernels_active() >= MK_KERNELS_AVX2; }
 
+// Float sums of each 64-row block in [block0, block1) into block_sums[block * cols + j], masking
+// into dst on the way when `out` is not NULL. Blocks are independent, so callers may split them
+// across threads and still get the serial result after mk_sum_blocks.
+#define DEFINE_BLOCK_SUMS(NAME, ATTR)                                                                    \
+    ATTR static void NAME(long rows, long cols, long block0, long block1, const float *dy,               \
+                          const float *out, float *dst, float *block_sums) {                             \
+        for (long block = block0; block < block1; block++) {                                             \
+            float *sums = block_sums + block * cols;                                                     \
+            for (long j = 0; j < cols; j++) sums[j] = 0.0f;                                              \
+            const long r0 = block * SUM_BLOCK_ROWS;                                                      \
+            const long r1 = rows - r0 < SUM_BLOCK_ROWS ? rows : r0 + SUM_BLOCK_ROWS;                     \
+            for (long r = r0; r < r1; r++) {                                                             \
+                const float *g = dy + r * cols;                                                          \
+                if (out != NULL) {                                                                       \
+                    const float *o = out + r * cols;                                                     \
+                    float *d = dst + r * cols;                                                           \
+                    for (long j = 0; j < cols; j++) {                                                    \
+                        const float value = o[j] > 0.0f ? g[j] : 0.0f;                                   \
+                        d[j] = value;                                                                    \
+                        sums[j] += value;                                                                \
+                    }                                                                                    \
+                } else {                                                                                 \
+                    for (long j = 0; j < cols; j++) sums[j] += g[j];                                     \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+DEFINE_BLOCK_SUMS(block_sums_portable, )
+DEFINE_BLOCK_SUMS(block_sums_avx2, __attribute__((target("avx2,fma"))))
+
+long mk_sum_block_count(long rows) { return (rows + SUM_BLOCK_ROWS - 1) / SUM_BLOCK_ROWS; }
+
+void mk_relu_mask_block_sums(long rows, long cols, long block0, long block1, const float *dy, const float *out,
+                             float *dst, float *block_sums) {
+    if (use_avx2()) block_sums_avx2(rows, cols, block0, block1, dy, out, dst, block_sums);
+    else block_sums_portable(rows, cols, block0, block1, dy, out, dst, block_sums);
+}
+
+void mk_sum_blocks(long blocks, long cols, const float *block_sums, float *column_sums) {
+    for (long j0 = 0; j0 < cols; j0 += SUM_CHUNK) {
+        const long width = cols - j0 < SUM_CHUNK ? cols - j0 : SUM_CHUNK;
+        double total[SUM_CHUNK];
+        for (long j = 0; j < width; j++) total[j] = 0.0;
+        for (long block = 0; block < blocks; block++) {
+            const float *sums = block_sums + block * cols + j0;
+            for (long j = 0; j < width; j++) total[j] += (double)sums[j];
+        }
+        for (long j = 0; j < width; j++) column_sums[j0 + j] = (float)total[j];
+    }
+}
+
 void mk_relu_backward_column_sums(long rows, long cols, const float *dy, const float *out, float *dst,
                                   float *column_sums) {
     if (rows <= 0 || cols <= 0) {

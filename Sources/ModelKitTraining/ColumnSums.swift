@@ -23,6 +23,38 @@ enum ColumnSums {
         if masked.count != dy.count { masked = [Float](repeating: 0, count: dy.count) }
         let rows = dy.count / columns
         var result: [Float]? = sums ? [Float](repeating: 0, count: columns) : nil
+        if dy.count >= 65_536 && Parallelism.threadCount > 1 && rows > 0 {
+            // Large activations: blocks of 64 rows spread over the threads; the block sums are then
+            // added in block order, so the result equals the serial one for any thread count.
+            let blocks = mk_sum_block_count(rows)
+            var blockSums = [Float](repeating: 0, count: blocks * columns)
+            let parts = min(Parallelism.threadCount, blocks)
+            dy.withUnsafeBufferPointer { g in
+                output.withUnsafeBufferPointer { o in
+                    masked.withUnsafeMutableBufferPointer { d in
+                        blockSums.withUnsafeMutableBufferPointer { bs in
+                            let gp = SendableConstPointer(pointer: g.baseAddress!)
+                            let op = SendableConstPointer(pointer: o.baseAddress!)
+                            let dp = SendablePointer(pointer: d.baseAddress!)
+                            let bp = SendablePointer(pointer: bs.baseAddress!)
+                            Parallelism.run(parts) { part in
+                                let range = Conv2D.range(blocks, parts, part)
+                                mk_relu_mask_block_sums(rows, columns, range.lowerBound, range.upperBound, gp.pointer,
+                                                        op.pointer, dp.pointer, bp.pointer)
+                            }
+                        }
+                    }
+                }
+            }
+            if result != nil {
+                blockSums.withUnsafeBufferPointer { bs in
+                    result!.withUnsafeMutableBufferPointer { r in
+                        mk_sum_blocks(blocks, columns, bs.baseAddress!, r.baseAddress!)
+                    }
+                }
+            }
+            return result
+        }
         dy.withUnsafeBufferPointer { g in
             output.withUnsafeBufferPointer { o in
                 masked.withUnsafeMutableBufferPointer { d in

@@ -224,3 +224,39 @@ import Testing
         #expect(worst(dx.values, expectedDX) < 1e-4)
     }
 }
+
+/// The 2x2/stride-2 max-pool kernels (split over samples when large) against direct loops,
+/// with ties (first maximum wins) and odd sizes (dropped row/column gets zero gradient).
+@Suite struct HalvingMaxPoolTests {
+    @Test(arguments: [[2, 5, 7, 3], [9, 26, 26, 32], [3, 11, 11, 64]])
+    func matchesDirectLoops(shape: [Int]) throws {
+        var rng = RandomGenerator(seed: 60)
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        // Values on a coarse grid so windows contain ties.
+        let x = Batch(shape: shape, values: (0..<(n * h * w * c)).map { _ in Float(rng.nextInt(below: 4)) })
+        let pool = try MaxPool2D(name: "p")
+        let y = try pool.forward(x, training: true)
+        let dy = Batch(shape: y.shape, values: (0..<y.count).map { _ in rng.nextFloat(in: -1, 1) })
+        let dx = try pool.backward(dy, needInputGradient: true)!
+        var expectedDX = [Float](repeating: 0, count: x.count)
+        for s in 0..<n {
+            for oy in 0..<(h / 2) {
+                for ox in 0..<(w / 2) {
+                    for ch in 0..<c {
+                        var best = -Float.infinity, at = -1
+                        for iy in (2 * oy)..<(2 * oy + 2) {
+                            for ix in (2 * ox)..<(2 * ox + 2) {
+                                let i = ((s * h + iy) * w + ix) * c + ch
+                                if x.values[i] > best { best = x.values[i]; at = i }
+                            }
+                        }
+                        let o = ((s * (h / 2) + oy) * (w / 2) + ox) * c + ch
+                        #expect(y.values[o] == best)
+                        expectedDX[at] += dy.values[o]
+                    }
+                }
+            }
+        }
+        #expect(dx.values == expectedDX)
+    }
+}

@@ -1,6 +1,8 @@
 #ifndef MODELKIT_KERNELS_H
 #define MODELKIT_KERNELS_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -65,6 +67,25 @@ void mk_column_sums(long rows, long cols, const float *x, float *column_sums);
 ///   v += (g'*g' - v)*one_minus_b2; w -= alpha*m / (sqrt(v) + eps).
 void mk_adam_update(long count, float *w, const float *g, float *m, float *v, float clip, float l2, float decay,
                     float one_minus_b1, float one_minus_b2, float alpha, float eps);
+
+/// The same column sums split into independent 64-row blocks, so callers can spread blocks over
+/// threads and still get the serial result: mk_relu_mask_block_sums writes the float sums of
+/// blocks [block0, block1) to block_sums[block * cols + j] (masking dy into dst when `out` is not
+/// NULL; plain sums of dy otherwise), then mk_sum_blocks adds all blocks in order in double.
+long mk_sum_block_count(long rows);
+void mk_relu_mask_block_sums(long rows, long cols, long block0, long block1, const float *dy, const float *out,
+                             float *dst, float *block_sums);
+void mk_sum_blocks(long blocks, long cols, const float *block_sums, float *column_sums);
+
+/// 2x2 stride-2 unpadded max pooling of samples [n0, n1) of an NHWC batch (h, w per sample; odd
+/// trailing rows/columns are dropped). `arg` (may be NULL) receives the flat input index of each
+/// maximum, the first one in scan order on ties. Flat indices must fit in int32.
+void mk_maxpool2x2_forward(long n0, long n1, long h, long w, long c, const float *x, float *y, int32_t *arg);
+
+/// Its backward for samples [n0, n1): writes every dx value of those samples (dy at each window's
+/// argmax, zero elsewhere, including dropped rows/columns), so dx needs no zero-fill first.
+void mk_maxpool2x2_backward(long n0, long n1, long h, long w, long c, const float *dy, const int32_t *arg,
+                            float *dx);
 
 /// A part of a parallel loop: called once per part index in [0, parts).
 typedef void (*mk_parallel_body)(void *context, long part);
