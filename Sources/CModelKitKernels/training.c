@@ -5,48 +5,13 @@
 #include "modelkit_kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #pragma clang fp contract(off)
 
-// Columns handled per chunk: the float block and double totals for one chunk live on the stack.
+// Columns handled per chunk of the final double accumulation (its totals live on the stack).
 enum { SUM_CHUNK = 512, SUM_BLOCK_ROWS = 64 };
-
-// Column sums over columns [j0, j0 + width) of `src` (row stride `cols`), and optionally the masked
-// copy into dst. Rows are added in float per 64-row block, blocks in double: long batches keep
-// their precision and the order is fixed.
-#define DEFINE_MASK_SUMS(NAME, ATTR)                                                                         \
-    ATTR static void NAME(long rows, long cols, const float *dy, const float *out, float *dst, float *sums) { \
-        for (long j0 = 0; j0 < cols; j0 += SUM_CHUNK) {                                                      \
-            const long width = cols - j0 < SUM_CHUNK ? cols - j0 : SUM_CHUNK;                               \
-            float block[SUM_CHUNK];                                                                          \
-            double total[SUM_CHUNK];                                                                         \
-            for (long j = 0; j < width; j++) total[j] = 0.0;                                                 \
-            for (long r0 = 0; r0 < rows; r0 += SUM_BLOCK_ROWS) {                                             \
-                const long r1 = rows - r0 < SUM_BLOCK_ROWS ? rows : r0 + SUM_BLOCK_ROWS;                     \
-                for (long j = 0; j < width; j++) block[j] = 0.0f;                                            \
-                for (long r = r0; r < r1; r++) {                                                             \
-                    const float *g = dy + r * cols + j0;                                                     \
-                    if (out != NULL) {                                                                       \
-                        const float *o = out + r * cols + j0;                                                \
-                        float *d = dst + r * cols + j0;                                                      \
-                        for (long j = 0; j < width; j++) {                                                   \
-                            const float value = o[j] > 0.0f ? g[j] : 0.0f;                                   \
-                            d[j] = value;                                                                    \
-                            block[j] += value;                                                               \
-                        }                                                                                    \
-                    } else {                                                                                 \
-                        for (long j = 0; j < width; j++) block[j] += g[j];                                   \
-                    }                                                                                        \
-                }                                                                                            \
-                for (long j = 0; j < width; j++) total[j] += (double)block[j];                               \
-            }                                                                                                \
-            for (long j = 0; j < width; j++) sums[j0 + j] = (float)total[j];                                 \
-        }                                                                                                    \
-    }
-
-DEFINE_MASK_SUMS(mask_sums_portable, )
-DEFINE_MASK_SUMS(mask_sums_avx2, __attribute__((target("avx2,fma"))))
 
 #define DEFINE_MASK(NAME, ATTR)                                                                  \
     ATTR static void NAME(long count, const float *dy, const float *out, float *dst) {           \
@@ -62,8 +27,8 @@ static int use_avx2(void) { return mk_kernels_active() >= MK_KERNELS_AVX2; }
 // into dst on the way when `out` is not NULL. Blocks are independent, so callers may split them
 // across threads and still get the serial result after mk_sum_blocks.
 #define DEFINE_BLOCK_SUMS(NAME, ATTR)                                                                    \
-    ATTR static void NAME(long rows, long cols, long block0, long block1, const float *dy,               \
-                          const float *out, float *dst, float *block_sums) {                             \
+    ATTR static void NAME(long rows, long cols, long block0, long block1, const float *restrict dy,      \
+                          const float *restrict out, float *restrict dst, float *restrict block_sums) {  \
         for (long block = block0; block < block1; block++) {                                             \
             float *sums = block_sums + block * cols;                                                     \
             for (long j = 0; j < cols; j++) sums[j] = 0.0f;                                              \
@@ -110,10 +75,24 @@ void mk_sum_blocks(long blocks, long cols, const float *block_sums, float *colum
     }
 }
 
+// The serial entry points run the block kernel over all blocks with a scratch buffer for the
+// block sums, so serial and threaded callers share one loop and one summation order.
+static void column_sums_serial(long rows, long cols, const float *dy, const float *out, float *dst,
+                               float *column_sums) {
+    const long blocks = mk_sum_block_count(rows);
+    float stack_buffer[4096];
+    float *block_sums = blocks * cols <= 4096 ? stack_buffer : malloc((size_t)(blocks * cols) * sizeof(float));
+    if (block_sums == NULL) abort();  // A few hundred KB at most for real layers: nothing sane to do.
+    mk_relu_mask_block_sums(rows, cols, 0, blocks, dy, out, dst, block_sums);
+    if (column_sums != NULL) mk_sum_blocks(blocks, cols, block_sums, column_sums);
+    if (block_sums != stack_buffer) free(block_sums);
+}
+
 void mk_relu_backward_column_sums(long rows, long cols, const float *dy, const float *out, float *dst,
                                   float *column_sums) {
     if (rows <= 0 || cols <= 0) {
-        for (long j = 0; j < cols; j++) column_sums[j] = 0.0f;
+        if (column_sums != NULL)
+            for (long j = 0; j < cols; j++) column_sums[j] = 0.0f;
         return;
     }
     if (column_sums == NULL) {
@@ -121,8 +100,7 @@ void mk_relu_backward_column_sums(long rows, long cols, const float *dy, const f
         else mask_portable(rows * cols, dy, out, dst);
         return;
     }
-    if (use_avx2()) mask_sums_avx2(rows, cols, dy, out, dst, column_sums);
-    else mask_sums_portable(rows, cols, dy, out, dst, column_sums);
+    column_sums_serial(rows, cols, dy, out, dst, column_sums);
 }
 
 void mk_column_sums(long rows, long cols, const float *x, float *column_sums) {
@@ -130,8 +108,7 @@ void mk_column_sums(long rows, long cols, const float *x, float *column_sums) {
         for (long j = 0; j < cols; j++) column_sums[j] = 0.0f;
         return;
     }
-    if (use_avx2()) mask_sums_avx2(rows, cols, x, NULL, NULL, column_sums);
-    else mask_sums_portable(rows, cols, x, NULL, NULL, column_sums);
+    column_sums_serial(rows, cols, x, NULL, NULL, column_sums);
 }
 
 #define DEFINE_ADAM(NAME, ATTR)                                                                           \

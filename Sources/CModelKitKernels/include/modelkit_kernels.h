@@ -51,7 +51,7 @@ void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long
                         const float *b, long ldb, float *c, long ldc, const float *bias, int relu);
 
 /// ReLU backward fused with the bias gradient: dst[i] = out[i] > 0 ? dy[i] : 0 over a row-major
-/// rows x cols matrix (`out` is the ReLU output; dst may alias dy). When `column_sums` is not NULL
+/// rows x cols matrix (`out` is the ReLU output; dst must not overlap dy or out). When `column_sums` is not NULL
 /// it receives the column sums of dst, added in float over blocks of 64 rows and across blocks in
 /// double (the order of ModelKitTraining's ColumnSums, so results do not depend on the caller).
 void mk_relu_backward_column_sums(long rows, long cols, const float *dy, const float *out, float *dst,
