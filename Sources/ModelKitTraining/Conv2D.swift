@@ -1,3 +1,4 @@
+import CModelKitKernels
 import ModelKitCore
 
 /// 2-D convolution over NHWC batches; weight [O,kH,kW,C/groups], bias [O].
@@ -120,6 +121,7 @@ public final class Conv2D: UnaryLayer {
             savedInput = training ? input : nil
             return groupedForward(input, g)
         }
+        if isDirectSingleChannel(g) { return directForward(input, g, training: training, fusedReLU: fusedReLU) }
         let k = kernelH * kernelW * g.c
         let o = outChannels
         let ohw = g.oh * g.ow
@@ -209,6 +211,11 @@ public final class Conv2D: UnaryLayer {
             if let bias { bias.gradient = ColumnSums.of(outputGradient.values, columns: outChannels) }
             return try groupedBackward(outputGradient, g, needInputGradient)
         }
+        if isDirectSingleChannel(g) {
+            let dyValues = try effectiveOutputGradient(outputGradient)
+            defer { if reluFused { maskScratch = dyValues } }
+            return try directBackward(dyValues, g, needInputGradient: needInputGradient)
+        }
         guard let columns = savedColumns else { throw TrainingError.backwardBeforeForward(layer: name) }
         let dyValues = try effectiveOutputGradient(outputGradient)
         // Hand the mask buffer back for the next step once this pass no longer reads it.
@@ -287,6 +294,92 @@ public final class Conv2D: UnaryLayer {
         partialScratch = partials
         guard needInputGradient else { return nil }
         return Batch(shape: [g.n, g.h, g.w, g.c], values: dx)
+    }
+
+    // MARK: single input channel, direct (C kernels).
+
+    /// One input channel, stride 1, no padding or dilation (an image CNN's first layer): K = kh·kw
+    /// is too small for im2col + GEMM to pay, so C kernels convolve directly.
+    private func isDirectSingleChannel(_ g: Geometry) -> Bool {
+        groups == 1 && g.c == 1 && strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1 && g.top == 0
+            && g.left == 0 && g.oh == g.h - kernelH + 1 && g.ow == g.w - kernelW + 1
+            && mk_conv1ch_supported(kernelH, kernelW, outChannels) != 0
+    }
+
+    private func directForward(_ input: Batch, _ g: Geometry, training: Bool, fusedReLU: Bool) -> Batch {
+        savedInput = training ? input : nil
+        savedColumns = nil
+        let parts = sampleParts(g)
+        let (kh, kw, o) = (kernelH, kernelW, outChannels)
+        let output = Batch.uninitialized([g.n, g.oh, g.ow, o]) { out in
+            input.values.withUnsafeBufferPointer { xb in
+                weight.value.withUnsafeBufferPointer { wb in
+                    withOptionalBuffer(bias?.value) { b in
+                        let x = SendableConstPointer(pointer: xb.baseAddress!)
+                        let w = SendableConstPointer(pointer: wb.baseAddress!)
+                        let biasPointer = b.map { SendableConstPointer(pointer: $0) }
+                        let dst = SendablePointer(pointer: out.baseAddress!)
+                        Parallelism.run(parts) { part in
+                            let samples = Conv2D.range(g.n, parts, part)
+                            mk_conv1ch_forward(samples.lowerBound, samples.upperBound, g.h, g.w, kh, kw, o, x.pointer,
+                                               w.pointer, biasPointer?.pointer, fusedReLU ? 1 : 0, dst.pointer)
+                        }
+                    }
+                }
+            }
+        }
+        if reluFused { savedOutput = output }
+        return output
+    }
+
+    private func directBackward(_ dyValues: [Float], _ g: Geometry, needInputGradient: Bool) throws -> Batch? {
+        guard let input = savedInput else { throw TrainingError.backwardBeforeForward(layer: name) }
+        let parts = sampleParts(g)
+        let (kh, kw, o) = (kernelH, kernelW, outChannels)
+        let size = weight.count
+        // Per-part weight gradients summed in part order, as in the im2col path.
+        var partials = partialScratch
+        partialScratch = []
+        if parts > 1 && partials.count != parts * size { partials = [Float](repeating: 0, count: parts * size) }
+        let inputCount = needInputGradient ? input.count : 0
+        let dx = [Float](unsafeUninitializedCapacity: inputCount) { dxb, initialized in
+            dyValues.withUnsafeBufferPointer { dyb in
+                input.values.withUnsafeBufferPointer { xb in
+                    weight.value.withUnsafeBufferPointer { wb in
+                        weight.gradient.withUnsafeMutableBufferPointer { dwb in
+                            partials.withUnsafeMutableBufferPointer { pb in
+                                let dy = SendableConstPointer(pointer: dyb.baseAddress!)
+                                let x = SendableConstPointer(pointer: xb.baseAddress!)
+                                let w = SendableConstPointer(pointer: wb.baseAddress!)
+                                let dw = SendablePointer(pointer: dwb.baseAddress!)
+                                let partial = parts > 1 ? SendablePointer(pointer: pb.baseAddress!) : nil
+                                let dxs = needInputGradient ? SendablePointer(pointer: dxb.baseAddress!) : nil
+                                Parallelism.run(parts) { part in
+                                    let samples = Conv2D.range(g.n, parts, part)
+                                    let destination = partial.map { $0.pointer + part * size } ?? dw.pointer
+                                    mk_conv1ch_weight_gradient(samples.lowerBound, samples.upperBound, g.h, g.w, kh, kw,
+                                                               o, x.pointer, dy.pointer, destination)
+                                    if let dxs {
+                                        mk_conv1ch_input_gradient(samples.lowerBound, samples.upperBound, g.h, g.w, kh,
+                                                                  kw, o, dy.pointer, w.pointer, dxs.pointer)
+                                    }
+                                }
+                                if let partial {
+                                    for i in 0..<size {
+                                        var sum = partial.pointer[i]
+                                        for p in 1..<parts { sum += partial.pointer[p * size + i] }
+                                        dw.pointer[i] = sum
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = inputCount
+        }
+        partialScratch = partials
+        return needInputGradient ? Batch(shape: input.shape, values: dx) : nil
     }
 
     // MARK: im2col / col2im (groups == 1). Column order (ky, kx, c) matches the weight layout.

@@ -87,6 +87,20 @@ void mk_maxpool2x2_forward(long n0, long n1, long h, long w, long c, const float
 void mk_maxpool2x2_backward(long n0, long n1, long h, long w, long c, const float *dy, const int32_t *arg,
                             float *dx);
 
+/// Direct convolution of single-channel NHW inputs (stride 1, no padding, no dilation) for
+/// samples [n0, n1): weight [o][kh][kw], output [n][h-kh+1][w-kw+1][o]. Only for shapes where
+/// mk_conv1ch_supported(kh, kw, o) is nonzero.
+int mk_conv1ch_supported(long kh, long kw, long o);
+/// y = conv(x) + bias (NULL for none), then max(y, 0) when relu != 0.
+void mk_conv1ch_forward(long n0, long n1, long h, long w, long kh, long kw, long o, const float *x,
+                        const float *weight, const float *bias, int relu, float *y);
+/// The weight gradient of samples [n0, n1) written (not added) to dw [o][kh][kw].
+void mk_conv1ch_weight_gradient(long n0, long n1, long h, long w, long kh, long kw, long o, const float *x,
+                                const float *dy, float *dw);
+/// The input gradient of samples [n0, n1) written (not added) to their part of dx [n][h][w].
+void mk_conv1ch_input_gradient(long n0, long n1, long h, long w, long kh, long kw, long o, const float *dy,
+                               const float *weight, float *dx);
+
 /// A part of a parallel loop: called once per part index in [0, parts).
 typedef void (*mk_parallel_body)(void *context, long part);
 
