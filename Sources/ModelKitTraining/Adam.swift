@@ -72,8 +72,20 @@ enum AdamMath {
                     m.withUnsafeMutableBufferPointer { m in
                         v.withUnsafeMutableBufferPointer { v in
                             precondition(g.count == w.count, "\(parameter.name): gradient size differs from value")
-                            mk_adam_update(w.count, w.baseAddress, g.baseAddress, m.baseAddress, v.baseAddress, clip,
-                                           l2, decay, oneMinusB1, oneMinusB2, alpha, epsilon)
+                            // Elementwise, so splitting large tensors across threads changes no result.
+                            let count = w.count
+                            let parts = count >= 16_384 ? Parallelism.threadCount : 1
+                            guard count > 0 else { return }
+                            let (wp, gp) = (SendablePointer(pointer: w.baseAddress!),
+                                            SendableConstPointer(pointer: g.baseAddress!))
+                            let (mp, vp) = (SendablePointer(pointer: m.baseAddress!),
+                                            SendablePointer(pointer: v.baseAddress!))
+                            Parallelism.run(parts) { part in
+                                let range = Elementwise.chunk(count, parts, part)
+                                let i = range.lowerBound
+                                mk_adam_update(range.count, wp.pointer + i, gp.pointer + i, mp.pointer + i,
+                                               vp.pointer + i, clip, l2, decay, oneMinusB1, oneMinusB2, alpha, epsilon)
+                            }
                         }
                     }
                 }
