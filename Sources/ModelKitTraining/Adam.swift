@@ -1,3 +1,4 @@
+import CModelKitKernels
 import ModelKitCore
 #if canImport(Glibc)
 import Glibc
@@ -63,16 +64,27 @@ enum AdamMath {
         for parameter in parameters where parameter.isTrainable {
             var m = try store.take("m", for: parameter)
             var v = try store.take("v", for: parameter)
+            // The C loop computes exactly this scalar formula (no FMA contraction), vectorised:
+            //   w -= decay·w; g' = g·clip + l2·w; m += (g' − m)(1−β1); v += (g'² − v)(1−β2);
+            //   w -= alpha·m / (√v + ε)
             parameter.value.withUnsafeMutableBufferPointer { w in
                 parameter.gradient.withUnsafeBufferPointer { g in
                     m.withUnsafeMutableBufferPointer { m in
                         v.withUnsafeMutableBufferPointer { v in
-                            for i in 0..<w.count {
-                                if decay != 0 { w[i] -= decay * w[i] }
-                                let grad = g[i] * clip + l2 * w[i]
-                                m[i] += (grad - m[i]) * oneMinusB1
-                                v[i] += (grad * grad - v[i]) * oneMinusB2
-                                w[i] -= alpha * m[i] / (v[i].squareRoot() + epsilon)
+                            precondition(g.count == w.count, "\(parameter.name): gradient size differs from value")
+                            // Elementwise, so splitting large tensors across threads changes no result.
+                            let count = w.count
+                            let parts = count >= 16_384 ? Parallelism.threadCount : 1
+                            guard count > 0 else { return }
+                            let (wp, gp) = (SendablePointer(pointer: w.baseAddress!),
+                                            SendableConstPointer(pointer: g.baseAddress!))
+                            let (mp, vp) = (SendablePointer(pointer: m.baseAddress!),
+                                            SendablePointer(pointer: v.baseAddress!))
+                            Parallelism.run(parts) { part in
+                                let range = Elementwise.chunk(count, parts, part)
+                                let i = range.lowerBound
+                                mk_adam_update(range.count, wp.pointer + i, gp.pointer + i, mp.pointer + i,
+                                               vp.pointer + i, clip, l2, decay, oneMinusB1, oneMinusB2, alpha, epsilon)
                             }
                         }
                     }

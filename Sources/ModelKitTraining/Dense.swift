@@ -8,6 +8,10 @@ public final class Dense: UnaryLayer {
     public let weight: Parameter
     public let bias: Parameter?
     private var savedInput: Batch?
+    /// Set by a forward pass with a fused ReLU: backward masks the gradient with `savedOutput`.
+    private var reluFused = false
+    private var savedOutput: Batch?
+    private var maskScratch: [Float] = []
 
     public init(name: String, inFeatures: Int, outFeatures: Int, useBias: Bool = true, rng: inout RandomGenerator) throws {
         guard inFeatures >= 1, outFeatures >= 1 else {
@@ -33,42 +37,64 @@ public final class Dense: UnaryLayer {
     }
 
     public func forward(_ input: Batch, training: Bool, rng: inout RandomGenerator) throws -> Batch {
+        try forward(input, training: training, fusedReLU: false)
+    }
+
+    /// Forward with max(·, 0) applied in the GEMM epilogue when `fusedReLU` (Network does this when
+    /// a ReLU is this layer's only reader); the following `backward` then takes the gradient with
+    /// respect to the ReLU output.
+    func forward(_ input: Batch, training: Bool, fusedReLU: Bool) throws -> Batch {
         guard input.shape.count == 2, input.shape[1] == inFeatures else {
             throw TrainingError.shapeMismatch(layer: name, reason: "expected [N,\(inFeatures)], got \(input.shape)")
         }
         savedInput = training ? input : nil
+        reluFused = training && fusedReLU
+        savedOutput = nil
         let n = input.shape[0], k = inFeatures, o = outFeatures
-        return Batch.uninitialized([n, o]) { out in
-            if let bias {
-                bias.value.withUnsafeBufferPointer { b in
-                    for r in 0..<n { (out.baseAddress! + r * o).update(from: b.baseAddress!, count: o) }
-                }
-            }
+        let output = Batch.uninitialized([n, o]) { out in
             input.values.withUnsafeBufferPointer { x in
                 weight.value.withUnsafeBufferPointer { w in
-                    Gemm.multiply(transA: false, transB: true, m: n, n: o, k: k, a: x.baseAddress!, lda: k,
-                                  b: w.baseAddress!, ldb: k, beta: bias == nil ? 0 : 1, c: out.baseAddress!, ldc: o)
+                    withOptionalBuffer(bias?.value) { b in
+                        Gemm.multiplyBiasReLU(transA: false, transB: true, m: n, n: o, k: k, a: x.baseAddress!,
+                                              lda: k, b: w.baseAddress!, ldb: k, c: out.baseAddress!, ldc: o,
+                                              bias: b, relu: fusedReLU)
+                    }
                 }
             }
         }
+        if reluFused { savedOutput = output }
+        return output
     }
 
     public func backward(_ outputGradient: Batch, needInputGradient: Bool) throws -> Batch? {
         guard let input = savedInput else { throw TrainingError.backwardBeforeForward(layer: name) }
         let n = input.shape[0], k = inFeatures, o = outFeatures
         try Check.same(outputGradient.shape, [n, o], name, "output gradient")
-        outputGradient.values.withUnsafeBufferPointer { dy in
+        var dyValues = outputGradient.values
+        if reluFused {
+            guard let output = savedOutput else { throw TrainingError.backwardBeforeForward(layer: name) }
+            var masked = maskScratch
+            maskScratch = []
+            let sums = ColumnSums.reluMasked(outputGradient.values, output: output.values, into: &masked, columns: o,
+                                             sums: bias != nil)
+            if let bias, let sums { bias.gradient = sums }
+            dyValues = masked
+        } else if let bias {
+            bias.gradient = ColumnSums.of(outputGradient.values, columns: o)
+        }
+        // Hand the mask buffer back for the next step once this pass no longer reads it.
+        defer { if reluFused { maskScratch = dyValues } }
+        dyValues.withUnsafeBufferPointer { dy in
             input.values.withUnsafeBufferPointer { x in
                 weight.gradient.withUnsafeMutableBufferPointer { dw in
                     Gemm.multiply(transA: true, transB: false, m: o, n: k, k: n, a: dy.baseAddress!, lda: o,
                                   b: x.baseAddress!, ldb: k, beta: 0, c: dw.baseAddress!, ldc: k)
                 }
             }
-            if let bias { bias.gradient = ColumnSums.of(outputGradient.values, columns: o) }
         }
         guard needInputGradient else { return nil }
         return Batch.uninitialized([n, k]) { dx in
-            outputGradient.values.withUnsafeBufferPointer { dy in
+            dyValues.withUnsafeBufferPointer { dy in
                 weight.value.withUnsafeBufferPointer { w in
                     Gemm.multiply(transA: false, transB: false, m: n, n: k, k: o, a: dy.baseAddress!, lda: o,
                                   b: w.baseAddress!, ldb: k, beta: 0, c: dx.baseAddress!, ldc: k)

@@ -1,3 +1,4 @@
+import CModelKitKernels
 import ModelKitCore
 
 /// Max over each window (padded cells never win). The gradient goes to the first maximum.
@@ -25,6 +26,31 @@ public final class MaxPool2D: UnaryLayer {
         }
         let a = attributes
         let outCount = g.n * g.oh * g.ow * g.c
+        if isHalving(g) {
+            // Every element is written by the kernel: no zero-fill of the indices.
+            var argmax = [Int32](unsafeUninitializedCapacity: training ? outCount : 0) { _, count in
+                count = training ? outCount : 0
+            }
+            let output = Batch.uninitialized([g.n, g.oh, g.ow, g.c]) { out in
+                input.values.withUnsafeBufferPointer { xb in
+                    argmax.withUnsafeMutableBufferPointer { argb in
+                        guard outCount > 0 else { return }
+                        let xs = SendableConstPointer(pointer: xb.baseAddress!)
+                        let outs = SendablePointer(pointer: out.baseAddress!)
+                        let args = training ? SendablePointer(pointer: argb.baseAddress!) : nil
+                        let parts = outCount >= 16_384 ? min(Parallelism.threadCount, g.n) : 1
+                        Parallelism.run(parts) { part in
+                            let samples = Conv2D.range(g.n, parts, part)
+                            mk_maxpool2x2_forward(samples.lowerBound, samples.upperBound, g.h, g.w, g.c, xs.pointer,
+                                                  outs.pointer, args?.pointer)
+                        }
+                    }
+                }
+            }
+            savedArgmax = training ? argmax : nil
+            savedShape = training ? input.shape : nil
+            return output
+        }
         var argmax = [Int32](repeating: 0, count: training ? outCount : 0)
         let output = Batch.uninitialized([g.n, g.oh, g.ow, g.c]) { out in
             input.values.withUnsafeBufferPointer { xb in
@@ -108,6 +134,29 @@ public final class MaxPool2D: UnaryLayer {
         guard outputGradient.count == argmax.count else {
             throw TrainingError.shapeMismatch(layer: name, reason: "gradient \(outputGradient.shape) vs saved output")
         }
+        let g = try PoolGeometry(shape: shape, attributes: attributes, layer: name)
+        if isHalving(g) {
+            return Batch.uninitialized(shape) { d in
+                outputGradient.values.withUnsafeBufferPointer { dyb in
+                    argmax.withUnsafeBufferPointer { argb in
+                        guard d.count > 0 else { return }
+                        let dst = SendablePointer(pointer: d.baseAddress!)
+                        if dyb.isEmpty {  // No windows: every input gets zero.
+                            dst.pointer.update(repeating: 0, count: d.count)
+                            return
+                        }
+                        let dy = SendableConstPointer(pointer: dyb.baseAddress!)
+                        let arg = SendableConstPointer(pointer: argb.baseAddress!)
+                        let parts = d.count >= 65_536 ? min(Parallelism.threadCount, g.n) : 1
+                        Parallelism.run(parts) { part in
+                            let samples = Conv2D.range(g.n, parts, part)
+                            mk_maxpool2x2_backward(samples.lowerBound, samples.upperBound, g.h, g.w, g.c, dy.pointer,
+                                                   arg.pointer, dst.pointer)
+                        }
+                    }
+                }
+            }
+        }
         var dx = Batch(zeros: shape)
         dx.values.withUnsafeMutableBufferPointer { d in
             outputGradient.values.withUnsafeBufferPointer { dy in
@@ -117,6 +166,12 @@ public final class MaxPool2D: UnaryLayer {
             }
         }
         return dx
+    }
+
+    /// 2x2 windows, stride 2, no padding: the C kernels' case.
+    private func isHalving(_ g: PoolGeometry) -> Bool {
+        attributes.kernelH == 2 && attributes.kernelW == 2 && attributes.strideH == 2 && attributes.strideW == 2
+            && g.top == 0 && g.left == 0 && g.oh == g.h / 2 && g.ow == g.w / 2
     }
 
     public func export() throws -> LayerExport { LayerExport(operation: .maxPool2D(attributes)) }

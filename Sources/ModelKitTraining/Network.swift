@@ -62,9 +62,19 @@ public final class Network {
         }
         var outputs = [Batch?](repeating: nil, count: nodes.count)
         var remainingUses = consumerCounts()
+        let fusion = reluFusion()
         for (index, node) in nodes.enumerated() {
             let inputs = node.inputs.map { $0 == -1 ? input : outputs[$0]! }
-            outputs[index] = try node.layer.forward(inputs, training: training, rng: &rng)
+            if fusion.absorbed[index] {
+                // The producer already applied this ReLU: pass its output through.
+                outputs[index] = inputs[0]
+            } else if fusion.producers[index], let conv = node.layer as? Conv2D {
+                outputs[index] = try conv.forward(inputs[0], training: training, fusedReLU: true)
+            } else if fusion.producers[index], let dense = node.layer as? Dense {
+                outputs[index] = try dense.forward(inputs[0], training: training, fusedReLU: true)
+            } else {
+                outputs[index] = try node.layer.forward(inputs, training: training, rng: &rng)
+            }
             // Drop intermediate values as soon as their last reader ran.
             for source in node.inputs where source >= 0 {
                 remainingUses[source] -= 1
@@ -80,6 +90,8 @@ public final class Network {
         guard !nodes.isEmpty else { return }
         var gradients = [Batch?](repeating: nil, count: nodes.count)
         gradients[nodes.count - 1] = outputGradient
+        // The same plan as the forward pass (the graph is fixed once built).
+        let fusion = reluFusion()
         for index in stride(from: nodes.count - 1, through: 0, by: -1) {
             let node = nodes[index]
             guard let gradient = gradients[index] else {
@@ -88,6 +100,12 @@ public final class Network {
                 continue
             }
             gradients[index] = nil
+            if fusion.absorbed[index] {
+                // The producer masks the gradient itself (it kept the ReLU output). It is this
+                // ReLU's only input and the ReLU is the producer's only reader, so no summing.
+                gradients[node.inputs[0]] = gradient
+                continue
+            }
             let needInputs = node.inputs.contains { $0 >= 0 }
             let inputGradients = try node.layer.backward(gradient, needInputGradients: needInputs)
             guard needInputs else { continue }
@@ -105,6 +123,34 @@ public final class Network {
                 }
             }
         }
+    }
+
+    /// Which ReLU nodes fold into the Conv2D/Dense feeding them during training and inference:
+    /// the ReLU must be the producer's only reader (nobody else may see the pre-activation values).
+    /// The producer then clamps its GEMM output tiles while they are in cache and masks its own
+    /// output gradient, which saves two full passes over the activation each way.
+    struct ReLUFusion {
+        /// Nodes whose layer runs with the ReLU fused in.
+        var producers: [Bool]
+        /// ReLU nodes that pass their input through.
+        var absorbed: [Bool]
+    }
+
+    func reluFusion() -> ReLUFusion {
+        var plan = ReLUFusion(producers: [Bool](repeating: false, count: nodes.count),
+                              absorbed: [Bool](repeating: false, count: nodes.count))
+        let consumers = consumerCounts()
+        for (index, node) in nodes.enumerated() {
+            guard node.layer is ReLU, node.inputs.count == 1 else { continue }
+            let source = node.inputs[0]
+            guard source >= 0, consumers[source] == 1, !plan.producers[source] else { continue }
+            let producer = nodes[source].layer
+            let fusable = (producer as? Conv2D)?.canFuseReLU ?? (producer is Dense)
+            guard fusable else { continue }
+            plan.producers[source] = true
+            plan.absorbed[index] = true
+        }
+        return plan
     }
 
     private func consumerCounts() -> [Int] {

@@ -1,6 +1,8 @@
 #ifndef MODELKIT_KERNELS_H
 #define MODELKIT_KERNELS_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,6 +43,74 @@ void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
 /// The same with an explicit path (clamped to what the CPU supports), for tests and benchmarks.
 void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc);
+
+/// C = op(A) * op(B) + bias (bias[j] added to column j; NULL for none), then max(C, 0) when
+/// `relu` != 0. C is not read. The bias and clamp are applied to each output tile as soon as it is
+/// final, while it is in L1 (no extra pass over C). `path` is clamped like mk_sgemm_path.
+void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
+                        const float *b, long ldb, float *c, long ldc, const float *bias, int relu);
+
+/// ReLU backward fused with the bias gradient: dst[i] = out[i] > 0 ? dy[i] : 0 over a row-major
+/// rows x cols matrix (`out` is the ReLU output; dst must not overlap dy or out). When `column_sums` is not NULL
+/// it receives the column sums of dst, added in float over blocks of 64 rows and across blocks in
+/// double (the order of ModelKitTraining's ColumnSums, so results do not depend on the caller).
+void mk_relu_backward_column_sums(long rows, long cols, const float *dy, const float *out, float *dst,
+                                  float *column_sums);
+
+/// Column sums of a row-major rows x cols matrix in the same order (float blocks of 64 rows,
+/// blocks added in double).
+void mk_column_sums(long rows, long cols, const float *x, float *column_sums);
+
+/// One Adam/AdamW update of `count` values, exactly the ModelKitTraining formula, in its order,
+/// without contracting into FMAs (the result equals the scalar Swift loop bit for bit):
+///   w -= decay*w (when decay != 0); g' = g*clip + l2*w; m += (g' - m)*one_minus_b1;
+///   v += (g'*g' - v)*one_minus_b2; w -= alpha*m / (sqrt(v) + eps).
+void mk_adam_update(long count, float *w, const float *g, float *m, float *v, float clip, float l2, float decay,
+                    float one_minus_b1, float one_minus_b2, float alpha, float eps);
+
+/// The same column sums split into independent 64-row blocks, so callers can spread blocks over
+/// threads and still get the serial result: mk_relu_mask_block_sums writes the float sums of
+/// blocks [block0, block1) to block_sums[block * cols + j] (masking dy into dst when `out` is not
+/// NULL; plain sums of dy otherwise), then mk_sum_blocks adds all blocks in order in double.
+long mk_sum_block_count(long rows);
+void mk_relu_mask_block_sums(long rows, long cols, long block0, long block1, const float *dy, const float *out,
+                             float *dst, float *block_sums);
+void mk_sum_blocks(long blocks, long cols, const float *block_sums, float *column_sums);
+
+/// 2x2 stride-2 unpadded max pooling of samples [n0, n1) of an NHWC batch (h, w per sample; odd
+/// trailing rows/columns are dropped). `arg` (may be NULL) receives the flat input index of each
+/// maximum, the first one in scan order on ties. Flat indices must fit in int32.
+void mk_maxpool2x2_forward(long n0, long n1, long h, long w, long c, const float *x, float *y, int32_t *arg);
+
+/// Its backward for samples [n0, n1): writes every dx value of those samples (dy at each window's
+/// argmax, zero elsewhere, including dropped rows/columns), so dx needs no zero-fill first.
+void mk_maxpool2x2_backward(long n0, long n1, long h, long w, long c, const float *dy, const int32_t *arg,
+                            float *dx);
+
+/// Direct convolution of single-channel NHW inputs (stride 1, no padding, no dilation) for
+/// samples [n0, n1): weight [o][kh][kw], output [n][h-kh+1][w-kw+1][o]. Only for shapes where
+/// mk_conv1ch_supported(kh, kw, o) is nonzero.
+int mk_conv1ch_supported(long kh, long kw, long o);
+/// y = conv(x) + bias (NULL for none), then max(y, 0) when relu != 0.
+void mk_conv1ch_forward(long n0, long n1, long h, long w, long kh, long kw, long o, const float *x,
+                        const float *weight, const float *bias, int relu, float *y);
+/// The weight gradient of samples [n0, n1) written (not added) to dw [o][kh][kw].
+void mk_conv1ch_weight_gradient(long n0, long n1, long h, long w, long kh, long kw, long o, const float *x,
+                                const float *dy, float *dw);
+/// The input gradient of samples [n0, n1) written (not added) to their part of dx [n][h][w].
+void mk_conv1ch_input_gradient(long n0, long n1, long h, long w, long kh, long kw, long o, const float *dy,
+                               const float *weight, float *dx);
+
+/// A part of a parallel loop: called once per part index in [0, parts).
+typedef void (*mk_parallel_body)(void *context, long part);
+
+/// Runs body(context, part) for every part in [0, parts) on a persistent pool of `threads - 1`
+/// workers plus the caller, and returns when all parts are done. Workers spin briefly between
+/// calls, then sleep on a futex. Parts may run in any order on any thread, so each must write
+/// disjoint memory and compute the same result wherever it runs. Runs inline when threads <= 1,
+/// when called from inside a part, or while another thread is using the pool. The worker count
+/// is fixed by the first call. Linux only; elsewhere always inline.
+void mk_parallel_run(int threads, long parts, mk_parallel_body body, void *context);
 
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
