@@ -1,6 +1,8 @@
 #ifndef MODELKIT_KERNELS_H
 #define MODELKIT_KERNELS_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,6 +43,15 @@ void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
 /// The same with an explicit path (clamped to what the CPU supports), for tests and benchmarks.
 void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc);
+
+/// Row-major int8 GEMM with int32 results: C[i][j] = sum_p A[i][p] * B[j][p] for A stored M x K
+/// and B stored N x K (one row per output channel). Exact integer arithmetic: every path gives
+/// identical results. lda/ldb/ldc are row strides in elements; M, N or K may be 0.
+void mk_igemm(long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb, int32_t *c, long ldc);
+
+/// The same with an explicit path (clamped to what the CPU supports), for tests and benchmarks.
+void mk_igemm_path(int path, long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb,
+                   int32_t *c, long ldc);
 
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
