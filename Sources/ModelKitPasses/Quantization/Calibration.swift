@@ -29,6 +29,10 @@ public struct ActivationRanges: Sendable {
             guard fits, batch.dtype == .float32 else {
                 throw QuantizationError.calibrationShape(expected: input.shape, actual: batch.shape)
             }
+            // Named here, before a NaN spreads to every value downstream.
+            guard batch.floats!.allSatisfy({ $0.isFinite }) else {
+                throw QuantizationError.nonFiniteCalibration(value: input.name)
+            }
         }
         var observed = graph
         observed.outputs = [input.name] + graph.nodes.map { $0.outputs[0] }
