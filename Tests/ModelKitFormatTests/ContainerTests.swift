@@ -21,10 +21,10 @@ struct ContainerTests {
                                  8, 7, 6, 5, 4, 3, 2, 1])
     }
 
-    @Test("written files start with the magic and version 1.0")
+    @Test("written files start with the magic and version 1.1")
     func writtenHeader() throws {
         let bytes = try ModelFile.encode(SampleModels.small())
-        #expect(Array(bytes.prefix(12)) == [0x89, 0x4D, 0x4B, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A, 1, 0, 0, 0])
+        #expect(Array(bytes.prefix(12)) == [0x89, 0x4D, 0x4B, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A, 1, 0, 1, 0])
         let info = try ModelFile.info(bytes)
         #expect(info.version == FormatVersion(major: 1, minor: 1))
         #expect(info.fileBytes == bytes.count)
