@@ -87,9 +87,8 @@ struct Evaluation {
             let images = (start..<end).map { Array(dataset.image($0)) }
             let input = try ModelInput.fromPixels(images, height: dataset.rows, width: dataset.columns, channels: 1,
                                                   names: [], model: model, source: "dataset")
-            let output = try session.run(input.tensor)
-            // An int8 output (a model quantized with --int8-io) ranks the same by its codes.
-            let scores = output.floats ?? output.int8Codes
+            let output = try session.run(input.tensor.fitted(to: session.inputs[0]))
+            let scores = output.realValues
             for row in 0..<(end - start) {
                 let slice = scores[(row * classes)..<((row + 1) * classes)]
                 let predicted = slice.indices.max { slice[$0] < slice[$1] }! - row * classes
@@ -121,13 +120,5 @@ struct Evaluation {
     func jsonObject() -> [String: Any] {
         ["accuracy": accuracy, "correct": correct, "total": total, "labels": labels, "confusion": confusion,
          "seconds": seconds]
-    }
-}
-
-extension Tensor {
-    /// int8 codes as floats (order-preserving, for arg-max); empty for other dtypes.
-    var int8Codes: [Float] {
-        if case .int8(let codes) = storage { return codes.map { Float($0) } }
-        return []
     }
 }

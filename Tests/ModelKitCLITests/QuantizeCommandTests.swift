@@ -77,6 +77,25 @@ struct QuantizeCommandTests {
         #expect(usage.status == 64)
     }
 
+    @Test func int8InputModelsRunAndEvaluate() throws {
+        let directory = try temporaryDirectory()
+        let output = directory + "/io.mkm"
+        let result = try modelkit("quantize", mlp, "-o", output, "--calibration", fashionTestImages, "--samples", "60",
+                                  "--int8-io", "--eval", fashionTestImages, "--eval-limit", "200", "--json")
+        #expect(result.status == 0, "\(result.stderr)")
+        let model = try ModelFile.read(path: output)
+        #expect(model.graph.inputs[0].dtype == .int8)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let accuracy = try #require(object["accuracy"] as? [String: Any])
+        let drop = try #require(accuracy["drop"] as? Double)
+        #expect(abs(drop) <= 0.03, "accuracy drop \(drop)")
+        let run = try modelkit("run", output, "--input", fashionTestImages, "--range", "0:3", "--output", directory + "/scores.npy")
+        #expect(run.status == 0, "\(run.stderr)")
+        let scores = try NpyArray.read(directory + "/scores.npy")
+        #expect(scores.shape == Shape([3, 10]))
+        #expect(abs(scores.values[0..<10].reduce(0, +) - 1) < 1e-3)
+    }
+
     @Test func anInt8ModelIsNotQuantizedTwice() throws {
         let directory = try temporaryDirectory()
         let once = directory + "/once.mkm"
