@@ -191,4 +191,30 @@ struct Int8KernelTests {
         let y = try session.run(["x": Tensor(shape: Shape([1, 3, 3, 2]), storage: .int8(x))])["y"]!
         #expect(y.storage == .int8(floatY.map { Int8($0) }))
     }
+
+    /// Pools on codes equal the float pools on the real values: max exactly, average within half a step.
+    @Test(arguments: [Pool2DAttributes(kernel: (3, 3), strides: (2, 2), padding: .same),
+                      Pool2DAttributes(kernel: (2, 3), strides: (1, 2), padding: .explicit(top: 1, left: 2, bottom: 1, right: 0)),
+                      Pool2DAttributes(kernel: (2, 2), strides: (1, 1), padding: .same, countIncludePad: true)])
+    func poolsMatchFloat(attributes: Pool2DAttributes) throws {
+        var random = Int8Random(seed: 21)
+        let shape = [2, 7, 6, 3]
+        var codes = random.codes(shape.reduce(1, *))
+        codes[5] = -128  // the lowest code too
+        let q = QuantizationParameters(scale: 0.1, zeroPoint: -7)
+        let real = codes.map { 0.1 * Float(Int32($0) + 7) }
+        for op in [Operation.maxPool2D(attributes), .averagePool2D(attributes)] {
+            let output = try ShapeInference.infer(node: Node(name: "p", operation: op, inputs: ["x"], outputs: ["y"]),
+                                                  inputs: [ValueInfo(name: "x", shape: Shape(shape))]).shape
+            let expected = runReference(op, [HostTensor(Shape(shape), real)], outputShape: output)
+            var graph = Graph(inputs: [ValueInfo(name: "x", dtype: .int8, shape: Shape(shape), quantization: q)], outputs: ["y"],
+                              nodes: [Node(name: "p", operation: op, inputs: ["x"], outputs: ["y"])])
+            graph.valueQuantization["y"] = q
+            let y = try Session(model: Model(graph: graph)).run(["x": Tensor(shape: Shape(shape), storage: .int8(codes))])["y"]!
+            guard case .int8(let result) = y.storage else { Issue.record("not int8"); return }
+            let actual = result.map { 0.1 * Float(Int32($0) + 7) }
+            let worst = zip(actual, expected).map { abs($0 - $1) }.max()!
+            if case .maxPool2D = op { #expect(worst < 1e-5, "max pool differs by \(worst)") } else { #expect(worst <= 0.05 + 1e-5) }
+        }
+    }
 }

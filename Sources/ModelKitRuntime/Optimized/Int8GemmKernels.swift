@@ -82,11 +82,17 @@ enum Int8GemmKernels {
     static func finish(_ accumulators: UnsafeMutablePointer<Int32>, rows: Int, outputs: Int, bias: UnsafePointer<Int32>?,
                        rowSums: [Int32], inputZeroPoint: Int32, requantization r: Requantization,
                        output: UnsafeMutablePointer<Int8>) {
-        let offsets = (0..<outputs).map { (bias?[$0] ?? 0) &- inputZeroPoint &* rowSums[$0] }
-        for row in 0..<rows {
-            for column in 0..<outputs {
-                let index = row * outputs + column
-                output[index] = r.apply(accumulators[index] &+ offsets[column], channel: column)
+        r.multipliers.withUnsafeBufferPointer { multipliers in
+            rowSums.withUnsafeBufferPointer { sums in
+                for row in 0..<rows {
+                    let line = accumulators + row * outputs
+                    let destination = output + row * outputs
+                    for column in 0..<outputs {
+                        let acc = line[column] &+ (bias?[column] ?? 0) &- inputZeroPoint &* sums[column]
+                        let value = multipliers[column].apply(acc) &+ r.outputZeroPoint
+                        destination[column] = Int8(min(max(value, r.minimum), r.maximum))
+                    }
+                }
             }
         }
     }

@@ -4,7 +4,29 @@ extension Int8ReferenceKernels {
     /// int8 max pooling; input and output share their parameters, so the max of the codes is the
     /// code of the max. Padded cells are ignored.
     public static func maxPool2D(input x: Int8View, attributes a: Pool2DAttributes, output y: MutableInt8View) {
-        pool2D(input: x, attributes: a, output: y) { cells, _ in cells.max()! }
+        let (batch, height, width, channels) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (outHeight, outWidth) = (y.shape[1], y.shape[2])
+        let pad = a.padding.resolve(height: height, width: width, kernel: (a.kernelH, a.kernelW),
+                                    stride: (a.strideH, a.strideW))
+        for n in 0..<batch {
+            for oy in 0..<outHeight {
+                // The window clipped to the real input (ShapeInference keeps it non-empty).
+                let y0 = max(oy * a.strideH - pad.top, 0), y1 = min(oy * a.strideH - pad.top + a.kernelH, height)
+                for ox in 0..<outWidth {
+                    let x0 = max(ox * a.strideW - pad.left, 0), x1 = min(ox * a.strideW - pad.left + a.kernelW, width)
+                    let destination = y.data + ((n * outHeight + oy) * outWidth + ox) * channels
+                    for c in 0..<channels {
+                        var best = Int8.min
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                best = max(best, x.data[((n * height + iy) * width + ix) * channels + c])
+                            }
+                        }
+                        destination[c] = best
+                    }
+                }
+            }
+        }
     }
 
     /// int8 average pooling with shared parameters: zeroPoint + round(Σ (q − zeroPoint) / divisor),
