@@ -907,6 +907,51 @@ void   modelkit__v1__graph__free_unpacked
   assert(message->base.descriptor == &modelkit__v1__graph__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   modelkit__v1__quantized_value__init
+                     (Modelkit__V1__QuantizedValue         *message)
+{
+  static const Modelkit__V1__QuantizedValue init_value = MODELKIT__V1__QUANTIZED_VALUE__INIT;
+  *message = init_value;
+}
+size_t modelkit__v1__quantized_value__get_packed_size
+                     (const Modelkit__V1__QuantizedValue *message)
+{
+  assert(message->base.descriptor == &modelkit__v1__quantized_value__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelkit__v1__quantized_value__pack
+                     (const Modelkit__V1__QuantizedValue *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelkit__v1__quantized_value__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelkit__v1__quantized_value__pack_to_buffer
+                     (const Modelkit__V1__QuantizedValue *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelkit__v1__quantized_value__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelkit__V1__QuantizedValue *
+       modelkit__v1__quantized_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelkit__V1__QuantizedValue *)
+     protobuf_c_message_unpack (&modelkit__v1__quantized_value__descriptor,
+                                allocator, len, data);
+}
+void   modelkit__v1__quantized_value__free_unpacked
+                     (Modelkit__V1__QuantizedValue *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelkit__v1__quantized_value__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   modelkit__v1__string_entry__init
                      (Modelkit__V1__StringEntry         *message)
 {
@@ -2308,7 +2353,7 @@ const ProtobufCMessageDescriptor modelkit__v1__dropout__descriptor =
   (ProtobufCMessageInit) modelkit__v1__dropout__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor modelkit__v1__node__field_descriptors[24] =
+static const ProtobufCFieldDescriptor modelkit__v1__node__field_descriptors[26] =
 {
   {
     "name",
@@ -2598,6 +2643,30 @@ static const ProtobufCFieldDescriptor modelkit__v1__node__field_descriptors[24] 
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "quantize_linear",
+    31,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Modelkit__V1__Node, op_case),
+    offsetof(Modelkit__V1__Node, quantize_linear),
+    &modelkit__v1__no_attributes__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dequantize_linear",
+    32,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Modelkit__V1__Node, op_case),
+    offsetof(Modelkit__V1__Node, dequantize_linear),
+    &modelkit__v1__no_attributes__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned modelkit__v1__node__field_indices_by_name[] = {
   18,   /* field[18] = add */
@@ -2607,6 +2676,7 @@ static const unsigned modelkit__v1__node__field_indices_by_name[] = {
   20,   /* field[20] = concat */
   3,   /* field[3] = conv2d */
   4,   /* field[4] = dense */
+  25,   /* field[25] = dequantize_linear */
   23,   /* field[23] = dropout */
   15,   /* field[15] = flatten */
   7,   /* field[7] = global_average_pool */
@@ -2618,6 +2688,7 @@ static const unsigned modelkit__v1__node__field_indices_by_name[] = {
   0,   /* field[0] = name */
   2,   /* field[2] = outputs */
   21,   /* field[21] = pad */
+  24,   /* field[24] = quantize_linear */
   8,   /* field[8] = relu */
   16,   /* field[16] = reshape */
   11,   /* field[11] = sigmoid */
@@ -2629,7 +2700,7 @@ static const ProtobufCIntRange modelkit__v1__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 24 }
+  { 0, 26 }
 };
 const ProtobufCMessageDescriptor modelkit__v1__node__descriptor =
 {
@@ -2639,14 +2710,14 @@ const ProtobufCMessageDescriptor modelkit__v1__node__descriptor =
   "Modelkit__V1__Node",
   "modelkit.v1",
   sizeof(Modelkit__V1__Node),
-  24,
+  26,
   modelkit__v1__node__field_descriptors,
   modelkit__v1__node__field_indices_by_name,
   2,  modelkit__v1__node__number_ranges,
   (ProtobufCMessageInit) modelkit__v1__node__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor modelkit__v1__graph__field_descriptors[4] =
+static const ProtobufCFieldDescriptor modelkit__v1__graph__field_descriptors[5] =
 {
   {
     "inputs",
@@ -2696,17 +2767,30 @@ static const ProtobufCFieldDescriptor modelkit__v1__graph__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "value_quantization",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Modelkit__V1__Graph, n_value_quantization),
+    offsetof(Modelkit__V1__Graph, value_quantization),
+    &modelkit__v1__quantized_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned modelkit__v1__graph__field_indices_by_name[] = {
   3,   /* field[3] = initializers */
   0,   /* field[0] = inputs */
   2,   /* field[2] = nodes */
   1,   /* field[1] = outputs */
+  4,   /* field[4] = value_quantization */
 };
 static const ProtobufCIntRange modelkit__v1__graph__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor modelkit__v1__graph__descriptor =
 {
@@ -2716,11 +2800,62 @@ const ProtobufCMessageDescriptor modelkit__v1__graph__descriptor =
   "Modelkit__V1__Graph",
   "modelkit.v1",
   sizeof(Modelkit__V1__Graph),
-  4,
+  5,
   modelkit__v1__graph__field_descriptors,
   modelkit__v1__graph__field_indices_by_name,
   1,  modelkit__v1__graph__number_ranges,
   (ProtobufCMessageInit) modelkit__v1__graph__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelkit__v1__quantized_value__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelkit__V1__QuantizedValue, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "quantization",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Modelkit__V1__QuantizedValue, quantization),
+    &modelkit__v1__quantization__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelkit__v1__quantized_value__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = quantization */
+};
+static const ProtobufCIntRange modelkit__v1__quantized_value__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor modelkit__v1__quantized_value__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelkit.v1.QuantizedValue",
+  "QuantizedValue",
+  "Modelkit__V1__QuantizedValue",
+  "modelkit.v1",
+  sizeof(Modelkit__V1__QuantizedValue),
+  2,
+  modelkit__v1__quantized_value__field_descriptors,
+  modelkit__v1__quantized_value__field_indices_by_name,
+  1,  modelkit__v1__quantized_value__number_ranges,
+  (ProtobufCMessageInit) modelkit__v1__quantized_value__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor modelkit__v1__string_entry__field_descriptors[2] =

@@ -87,8 +87,8 @@ struct Evaluation {
             let images = (start..<end).map { Array(dataset.image($0)) }
             let input = try ModelInput.fromPixels(images, height: dataset.rows, width: dataset.columns, channels: 1,
                                                   names: [], model: model, source: "dataset")
-            let output = try session.run(input.tensor)
-            let scores = output.floats!
+            let output = try session.run(input.tensor.fitted(to: session.inputs[0]))
+            let scores = output.realValues
             for row in 0..<(end - start) {
                 let slice = scores[(row * classes)..<((row + 1) * classes)]
                 let predicted = slice.indices.max { slice[$0] < slice[$1] }! - row * classes

@@ -52,10 +52,10 @@ struct RunCommand: ParsableCommand {
             let batch = try ModelInput.load(path: input, selection: selection, model: loaded.model)
             let session = try Session(model: loaded.model, options: SessionOptions(threads: threads))
             let started = DispatchTime.now()
-            let result = try session.run(batch.tensor)
+            let result = try session.run(batch.tensor.fitted(to: session.inputs[0]))
             let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
             if let output {
-                try NpyArray(shape: result.shape, values: result.floats!).write(to: output)
+                try NpyArray(shape: result.shape, values: result.realValues).write(to: output)
             }
             let predictions = Predictions(output: result, labels: loaded.model.metadata.labels, topK: topK)
             if json {
@@ -80,7 +80,7 @@ struct Predictions {
     var labels: [String]
 
     init(output: Tensor, labels: [String], topK: Int) {
-        let values = output.floats ?? []
+        let values = output.realValues
         let batch = output.shape.rank > 0 ? output.shape[0] : 1
         let classes = batch > 0 ? values.count / batch : 0
         rows = (0..<batch).map { row in

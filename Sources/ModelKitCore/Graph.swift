@@ -36,12 +36,17 @@ public struct Graph: Hashable, Sendable {
     public var outputs: [String]
     public var nodes: [Node]
     public var initializers: [String: Tensor]
+    /// Quantization parameters of int8 node outputs (per tensor), keyed by value name. Graph
+    /// inputs carry theirs in `ValueInfo.quantization`, initializers in `Tensor.quantization`.
+    public var valueQuantization: [String: QuantizationParameters]
 
-    public init(inputs: [ValueInfo], outputs: [String], nodes: [Node], initializers: [String: Tensor] = [:]) {
+    public init(inputs: [ValueInfo], outputs: [String], nodes: [Node], initializers: [String: Tensor] = [:],
+                valueQuantization: [String: QuantizationParameters] = [:]) {
         self.inputs = inputs
         self.outputs = outputs
         self.nodes = nodes
         self.initializers = initializers
+        self.valueQuantization = valueQuantization
     }
 
     /// Number of stored parameters (initializer elements).

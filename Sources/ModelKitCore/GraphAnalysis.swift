@@ -105,7 +105,8 @@ extension Graph {
         for index in order {
             let node = nodes[index]
             let inputInfos: [ValueInfo?] = node.inputs.map { $0.isEmpty ? nil : values[$0] }
-            let info = try ShapeInference.infer(node: node, inputs: inputInfos)
+            let info = try ShapeInference.infer(node: node, inputs: inputInfos,
+                                                outputQuantization: valueQuantization[node.outputs[0]])
             try checkLimits(info.name, info.shape)
             values[info.name] = info
         }

@@ -11,6 +11,7 @@ public enum GraphError: Error, Hashable, Sendable, CustomStringConvertible {
     case shapeMismatch(node: String, op: String, reason: String)
     case invalidAttribute(node: String, op: String, reason: String)
     case unsupportedDType(node: String, op: String, dtype: DType)
+    case invalidQuantization(node: String, op: String, reason: String)
     case tensorTooLarge(name: String, shape: Shape, limit: Int)
     case rankTooLarge(name: String, rank: Int, limit: Int)
     case invalidShape(name: String, shape: Shape)
@@ -44,6 +45,8 @@ public enum GraphError: Error, Hashable, Sendable, CustomStringConvertible {
             return "node '\(node)' (\(op)): invalid attribute: \(reason)"
         case .unsupportedDType(let node, let op, let dtype):
             return "node '\(node)' (\(op)) does not support \(dtype) inputs"
+        case .invalidQuantization(let node, let op, let reason):
+            return "node '\(node)' (\(op)): invalid quantization: \(reason)"
         case .tensorTooLarge(let name, let shape, let limit):
             return "tensor '\(name)' of shape \(shape) exceeds the limit of \(limit) elements"
         case .rankTooLarge(let name, let rank, let limit):

@@ -146,6 +146,11 @@ public enum Operation: Hashable, Sendable {
     case batchNormalization(epsilon: Float)
     /// Identity at inference; the rate is kept for the trainer and for export.
     case dropout(rate: Float)
+    /// float x -> int8: q = clamp(round(x / scale) + zeroPoint, -128, 127), with the per-tensor
+    /// parameters of the output value (`Graph.valueQuantization`).
+    case quantizeLinear
+    /// int8 x -> float: scale * (q - zeroPoint), with the per-tensor parameters of the input value.
+    case dequantizeLinear
 
     /// The stable name used in files, `inspect`, and error messages.
     public var name: String {
@@ -171,6 +176,8 @@ public enum Operation: Hashable, Sendable {
         case .pad: return "Pad"
         case .batchNormalization: return "BatchNormalization"
         case .dropout: return "Dropout"
+        case .quantizeLinear: return "QuantizeLinear"
+        case .dequantizeLinear: return "DequantizeLinear"
         }
     }
 

@@ -1,7 +1,9 @@
 /// Output type and shape of each op, with every precondition the kernels rely on checked here,
 /// so kernels can trust their inputs.
 public enum ShapeInference {
-    public static func infer(node: Node, inputs: [ValueInfo?]) throws -> ValueInfo {
+    /// - Parameter outputQuantization: the stored parameters of the output (int8 outputs need them).
+    public static func infer(node: Node, inputs: [ValueInfo?], outputQuantization: QuantizationParameters? = nil)
+        throws -> ValueInfo {
         let op = node.operation
         func mismatch(_ reason: String) -> GraphError {
             GraphError.shapeMismatch(node: node.name, op: op.name, reason: reason)
@@ -16,11 +18,10 @@ public enum ShapeInference {
             return info
         }
         let x = try required(0)
-        for case let info? in inputs where info.dtype != .float32 {
-            throw GraphError.unsupportedDType(node: node.name, op: op.name, dtype: info.dtype)
-        }
+        let (dtype, quantization) = try QuantizedTyping.output(node: node, inputs: inputs,
+                                                               outputQuantization: outputQuantization)
         func output(_ dims: [Int]) -> ValueInfo {
-            ValueInfo(name: node.outputs[0], dtype: x.dtype, shape: Shape(dims))
+            ValueInfo(name: node.outputs[0], dtype: dtype, shape: Shape(dims), quantization: quantization)
         }
         func normalizedAxis(_ axis: Int, rank: Int, inclusive: Bool = false) throws -> Int {
             let upper = inclusive ? rank : rank - 1
@@ -106,7 +107,7 @@ public enum ShapeInference {
             guard x.shape[1] >= 1, x.shape[2] >= 1 else { throw mismatch("input \(x.shape) has no spatial extent") }
             return output([x.shape[0], 1, 1, x.shape[3]])
 
-        case .relu, .sigmoid, .tanh, .hardSwish, .dropout:
+        case .relu, .sigmoid, .tanh, .hardSwish, .dropout, .quantizeLinear, .dequantizeLinear:
             return output(x.shape.dims)
 
         case .clip(let lo, let hi):

@@ -11,7 +11,7 @@ import ModelKitCore
 package struct ContainerHeader: Hashable, Sendable {
     package static let size = 24
     package static let magic: [UInt8] = [0x89, 0x4D, 0x4B, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A]
-    package static let currentVersion = FormatVersion(major: 1, minor: 0)
+    package static let currentVersion = FormatVersion(major: 1, minor: 1)
 
     package var version: FormatVersion
     package var flags: UInt32

@@ -229,6 +229,12 @@ struct ProtoDecoder {
             return .batchNormalization(epsilon: try present(n.batch_normalization).epsilon)
         case MODELKIT__V1__NODE__OP_DROPOUT:
             return .dropout(rate: try present(n.dropout).rate)
+        case MODELKIT__V1__NODE__OP_QUANTIZE_LINEAR:
+            _ = try present(n.quantize_linear)
+            return .quantizeLinear
+        case MODELKIT__V1__NODE__OP_DEQUANTIZE_LINEAR:
+            _ = try present(n.dequantize_linear)
+            return .dequantizeLinear
         default:
             throw FormatError.unknownOp(node: node)
         }
@@ -254,7 +260,21 @@ struct ProtoDecoder {
                 throw FormatError.duplicateName(what: "initializer", name: name)
             }
         }
-        return Graph(inputs: inputs, outputs: try texts(g.outputs, g.n_outputs), nodes: nodes, initializers: initializers)
+        guard g.n_value_quantization <= limits.maxNodes else {
+            throw FormatError.invalidGraph(.tooManyNodes(count: g.n_value_quantization, limit: limits.maxNodes))
+        }
+        var valueQuantization: [String: QuantizationParameters] = [:]
+        for v in try messages(g.value_quantization, g.n_value_quantization) {
+            let name = text(v.name)
+            guard let parameters = try quantization(v.quantization, label: "value '\(name)'") else {
+                throw FormatError.invalidQuantization(tensor: "value '\(name)'", reason: "no parameters")
+            }
+            guard valueQuantization.updateValue(parameters, forKey: name) == nil else {
+                throw FormatError.duplicateName(what: "quantized value", name: name)
+            }
+        }
+        return Graph(inputs: inputs, outputs: try texts(g.outputs, g.n_outputs), nodes: nodes, initializers: initializers,
+                     valueQuantization: valueQuantization)
     }
 
     func stringMap(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Modelkit__V1__StringEntry>?>?, _ count: Int,

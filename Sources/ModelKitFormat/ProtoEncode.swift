@@ -229,6 +229,12 @@ enum ProtoEncoder {
             d.pointee.rate = rate
             m.pointee.op_case = MODELKIT__V1__NODE__OP_DROPOUT
             m.pointee.dropout = d
+        case .quantizeLinear:
+            m.pointee.op_case = MODELKIT__V1__NODE__OP_QUANTIZE_LINEAR
+            m.pointee.quantize_linear = try noAttributes(arena)
+        case .dequantizeLinear:
+            m.pointee.op_case = MODELKIT__V1__NODE__OP_DEQUANTIZE_LINEAR
+            m.pointee.dequantize_linear = try noAttributes(arena)
         }
         return m
     }
@@ -244,6 +250,14 @@ enum ProtoEncoder {
         let initializers = g.initializers.sorted { $0.key < $1.key }
         m.pointee.n_initializers = initializers.count
         m.pointee.initializers = try arena.pointers(initializers.map { try tensor($0.key, $0.value, arena) })
+        let quantized = try g.valueQuantization.sorted { $0.key < $1.key }.map { name, parameters in
+            let v = try arena.message(modelkit__v1__quantized_value__init)
+            v.pointee.name = try arena.string(name)
+            v.pointee.quantization = try quantization(parameters, arena)
+            return v
+        }
+        m.pointee.n_value_quantization = quantized.count
+        m.pointee.value_quantization = try arena.pointers(quantized)
         return m
     }
 

@@ -25,6 +25,14 @@ package enum ModelValidator {
         for node in graph.nodes {
             try validateNode(node)
         }
+        let nodeOutputs = Set(graph.nodes.flatMap(\.outputs))
+        for (name, parameters) in graph.valueQuantization.sorted(by: { $0.key < $1.key }) {
+            let label = "value '\(name)'"
+            guard nodeOutputs.contains(name) else {
+                throw FormatError.invalidQuantization(tensor: label, reason: "no node produces this value")
+            }
+            try validateQuantization(parameters, dtype: .int8, dims: [], label: label)
+        }
         try validateMetadata(model.metadata)
         if let training = model.training {
             try validateTraining(training, graph: graph, limits: limits)

@@ -250,6 +250,9 @@ final class ONNXGraphBuilder {
         case .globalAveragePool:
             produce("GlobalAveragePool", [try input(0, .nchw)], .nchw)
 
+        case .quantizeLinear, .dequantizeLinear:
+            throw unsupported("int8 models are not exported to ONNX yet (QDQ export is planned)")
+
         case .relu, .sigmoid, .tanh, .hardSwish, .dropout:
             let form = form(of: node.inputs[0])
             let names: [Operation: String] = [.relu: "Relu", .sigmoid: "Sigmoid", .tanh: "Tanh", .hardSwish: "HardSwish"]

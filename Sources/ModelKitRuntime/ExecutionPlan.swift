@@ -15,6 +15,8 @@ enum StepKernel {
     /// im2col + packed SIMD GEMM.
     case gemmConv2D(Conv2DAttributes)
     case gemmDense(FusedActivation)
+    /// An int8 kernel, or a quantize/dequantize between float and int8.
+    case int8(Int8Step)
 }
 
 /// Which kernels a session may use. Tests pin `.reference` to compare against the optimized ones.
@@ -28,20 +30,32 @@ struct ExecutionStep {
     var nodeName: String
     var operation: Operation
     var kernel: StepKernel
+    /// Float views (empty for int8 steps, which hold their own).
     var inputs: [TensorView?]
-    var output: MutableTensorView
+    var output: MutableTensorView?
 }
 
-/// Owns float copies of the graph's constants. Allocated once per session; the pointers
-/// stay valid (and the contents unchanged) until the session is released.
+/// Owns 64-byte-aligned copies of the graph's constants (float32, int8 or int32). Allocated once
+/// per session; the pointers stay valid (and the contents unchanged) until the session is released.
 final class ConstantStore {
-    private(set) var buffers: [UnsafeMutableBufferPointer<Float>] = []
-    var byteCount: Int { buffers.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
+    private(set) var buffers: [UnsafeMutableRawBufferPointer] = []
+    private(set) var byteCount = 0
 
-    func add(_ values: [Float]) -> Int {
-        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(values.count, 1))
-        _ = buffer.initialize(from: values)
-        buffers.append(buffer)
+    func add(_ storage: TensorStorage) -> Int {
+        func copy(_ bytes: UnsafeRawBufferPointer) {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, MemoryPlanner.alignment),
+                                                                alignment: MemoryPlanner.alignment)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            buffer.copyMemory(from: bytes)
+            buffers.append(buffer)
+            byteCount += bytes.count
+        }
+        switch storage {
+        case .float32(let values): values.withUnsafeBytes(copy)
+        case .int8(let values): values.withUnsafeBytes(copy)
+        case .uint8(let values): values.withUnsafeBytes(copy)
+        case .int32(let values): values.withUnsafeBytes(copy)
+        }
         return buffers.count - 1
     }
 
@@ -62,8 +76,8 @@ final class Arena {
         base.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, MemoryPlanner.alignment))
     }
 
-    func floats(at offset: Int) -> UnsafeMutablePointer<Float> {
-        (base + offset).assumingMemoryBound(to: Float.self)
+    func pointer(at offset: Int) -> UnsafeMutableRawPointer {
+        base + offset
     }
 
     deinit { base.deallocate() }
@@ -91,6 +105,9 @@ final class ExecutionPlan {
     let scratch: UnsafeMutableBufferPointer<Float>
     /// Floats of scratch the steps need (the buffer itself is never empty).
     let scratchCount: Int
+    /// int8 im2col columns and int32 accumulators of the optimized int8 kernels.
+    let int8Scratch: Int8Scratch
+    let int8ScratchBytes: Int
 
     init(graph: Graph, analysis: GraphAnalysis, inputShapes: [String: Shape], constants: ConstantStore,
          constantIndex: [String: Int], kernels: KernelPreference) throws {
@@ -134,7 +151,7 @@ final class ExecutionPlan {
         for owner in owners {
             let info = analysis.values[owner]!
             // Shapes were limit-checked by analyze(), so this product cannot overflow.
-            let bytes = (info.shape.elementCount ?? 0) * MemoryLayout<Float>.stride
+            let bytes = (info.shape.elementCount ?? 0) * info.dtype.byteSize
             requests.append(.init(size: bytes, firstStep: firstStep[owner]!, lastStep: lastStep[owner]!))
         }
         let (offsets, arenaSize) = MemoryPlanner.plan(requests)
@@ -149,22 +166,36 @@ final class ExecutionPlan {
         for (alias, owner) in root { locations[alias] = locations[owner] }
         self.locations = locations
 
-        func address(_ name: String) -> UnsafeMutablePointer<Float> {
+        func address(_ name: String) -> UnsafeMutableRawPointer {
             switch locations[name]! {
-            case .arena(let offset): return arena.floats(at: offset)
+            case .arena(let offset): return arena.pointer(at: offset)
             case .constant(let index): return constants.buffers[index].baseAddress!
             }
         }
+        func floats(_ name: String) -> UnsafeMutablePointer<Float> {
+            address(name).assumingMemoryBound(to: Float.self)
+        }
         var steps: [ExecutionStep] = []
         var scratchCount = 0
+        var int8Columns = 0
+        var int8Accumulators = 0
         for index in analysis.order {
             let node = graph.nodes[index]
             let output = node.outputs[0]
             if root[output] != nil { continue }  // an alias: nothing to compute
-            let inputs: [TensorView?] = node.inputs.map { name in
-                name.isEmpty ? nil : TensorView(UnsafePointer(address(name)), analysis.values[name]!.shape)
+            if let step = Int8Step.make(node: node, values: analysis.values, address: address,
+                                        optimized: kernels == .optimized) {
+                let counts = step.scratchCounts
+                int8Columns = max(int8Columns, counts.columns)
+                int8Accumulators = max(int8Accumulators, counts.accumulators)
+                steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: .int8(step), inputs: [],
+                                           output: nil))
+                continue
             }
-            let outputView = MutableTensorView(address(output), analysis.values[output]!.shape)
+            let inputs: [TensorView?] = node.inputs.map { name in
+                name.isEmpty ? nil : TensorView(UnsafePointer(floats(name)), analysis.values[name]!.shape)
+            }
+            let outputView = MutableTensorView(floats(output), analysis.values[output]!.shape)
             var kernel = StepKernel.reference
             if kernels == .optimized {
                 switch node.operation {
@@ -185,32 +216,44 @@ final class ExecutionPlan {
         self.scratchCount = scratchCount
         scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount, 1))
         scratch.initialize(repeating: 0)
+        let columns = UnsafeMutablePointer<Int8>.allocate(capacity: max(int8Columns, 1))
+        columns.initialize(repeating: 0, count: max(int8Columns, 1))
+        let accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: max(int8Accumulators, 1))
+        accumulators.initialize(repeating: 0, count: max(int8Accumulators, 1))
+        int8Scratch = Int8Scratch(columns: columns, accumulators: accumulators)
+        int8ScratchBytes = int8Columns + int8Accumulators * MemoryLayout<Int32>.stride
     }
 
-    deinit { scratch.deallocate() }
+    deinit {
+        scratch.deallocate()
+        int8Scratch.columns.deallocate()
+        int8Scratch.accumulators.deallocate()
+    }
 
     /// Runs every step in order.
     func execute() {
         for step in steps {
             switch step.kernel {
             case .reference:
-                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output)
+                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output!)
             case .gemmConv2D(let attributes):
                 GemmKernels.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
-                                   attributes: attributes, output: step.output, scratch: scratch.baseAddress)
+                                   attributes: attributes, output: step.output!, scratch: scratch.baseAddress)
             case .gemmDense(let activation):
                 GemmKernels.dense(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
-                                  activation: activation, output: step.output)
+                                  activation: activation, output: step.output!)
+            case .int8(let work):
+                work.run(scratch: int8Scratch)
             }
         }
     }
 
     /// Bytes of scratch memory besides the arena.
-    var scratchBytes: Int { scratchCount * MemoryLayout<Float>.stride }
+    var scratchBytes: Int { scratchCount * MemoryLayout<Float>.stride + int8ScratchBytes }
 
-    func pointer(to name: String) -> UnsafeMutablePointer<Float>? {
+    func pointer(to name: String) -> UnsafeMutableRawPointer? {
         switch locations[name] {
-        case .arena(let offset)?: return arena.floats(at: offset)
+        case .arena(let offset)?: return arena.pointer(at: offset)
         case .constant(let index)?: return constants.buffers[index].baseAddress!
         case nil: return nil
         }

@@ -24,7 +24,7 @@ public enum RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
         case .inputDataLength(let name, let expected, let actual):
             return "input '\(name)' has \(actual) values, its shape needs \(expected)"
         case .unsupportedDType(let name, let dtype):
-            return "value '\(name)' is \(dtype); this runtime build executes float32 graphs only"
+            return "value '\(name)' is \(dtype), which the runtime cannot take here"
         case .outOfMemory(let bytes):
             return "cannot allocate \(bytes) bytes for the tensor arena"
         case .notSingleInputOutput(let inputs, let outputs):

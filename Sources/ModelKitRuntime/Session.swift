@@ -41,13 +41,14 @@ public final class Session {
         } catch let error as GraphError {
             throw RuntimeError.invalidGraph(error)
         }
-        for input in graph.inputs where input.dtype != .float32 {
+        for input in graph.inputs where input.dtype != .float32 && input.dtype != .int8 {
             throw RuntimeError.unsupportedDType(name: input.name, dtype: input.dtype)
         }
         var constantIndex: [String: Int] = [:]
         for (name, tensor) in graph.initializers.sorted(by: { $0.key < $1.key }) {
-            guard let floats = tensor.floats else { throw RuntimeError.unsupportedDType(name: name, dtype: tensor.dtype) }
-            constantIndex[name] = constants.add(floats)
+            // Shape inference types every use: float32 everywhere, int8 weights and int32 biases.
+            guard tensor.dtype != .uint8 else { throw RuntimeError.unsupportedDType(name: name, dtype: tensor.dtype) }
+            constantIndex[name] = constants.add(tensor.storage)
         }
         self.constantIndex = constantIndex
         outputs = graph.outputs.map { analysis.values[$0]! }
@@ -85,7 +86,8 @@ public final class Session {
                                  constants: constants, constantIndex: constantIndex, kernels: options.kernels)
     }
 
-    /// Runs the model on named float inputs and returns every graph output.
+    /// Runs the model on named inputs (float32, or int8 for int8 inputs) and returns every graph
+    /// output: float32 tensors, or int8 tensors with their quantization for int8 outputs.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
         let known = model.graph.inputs.map(\.name)
         for name in feeds.keys where !known.contains(name) {
@@ -94,27 +96,39 @@ public final class Session {
         var shapes: [String: Shape] = [:]
         for input in model.graph.inputs {
             guard let tensor = feeds[input.name] else { throw RuntimeError.missingInput(name: input.name) }
-            guard let floats = tensor.floats else { throw RuntimeError.unsupportedDType(name: input.name, dtype: tensor.dtype) }
-            guard let count = tensor.shape.elementCount, count == floats.count else {
+            guard tensor.dtype == input.dtype else { throw RuntimeError.unsupportedDType(name: input.name, dtype: tensor.dtype) }
+            guard let count = tensor.shape.elementCount, count == tensor.elementCount else {
                 throw RuntimeError.inputDataLength(name: input.name, expected: tensor.shape.elementCount ?? -1,
-                                                   actual: floats.count)
+                                                   actual: tensor.elementCount)
             }
             shapes[input.name] = tensor.shape
         }
         try preparePlan(for: shapes)
         for input in model.graph.inputs {
             let destination = plan.pointer(to: input.name)!
-            feeds[input.name]!.floats!.withUnsafeBufferPointer { source in
-                destination.update(from: source.baseAddress!, count: source.count)
+            switch feeds[input.name]!.storage {
+            case .float32(let values): values.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            case .int8(let values): values.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            case .uint8, .int32: preconditionFailure("input dtypes were checked above")
             }
         }
         execute()
         var results: [String: Tensor] = [:]
         for name in model.graph.outputs {
-            let shape = plan.values[name]!.shape
-            let count = shape.elementCount!
+            let info = plan.values[name]!
+            let count = info.shape.elementCount!
             let source = plan.pointer(to: name)!
-            results[name] = Tensor(shape: shape, floats: Array(UnsafeBufferPointer(start: source, count: count)))
+            switch info.dtype {
+            case .int8:
+                let codes = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Int8.self), count: count))
+                results[name] = Tensor(shape: info.shape, storage: .int8(codes), quantization: info.quantization)
+            case .int32:
+                let values = Array(UnsafeBufferPointer(start: source.assumingMemoryBound(to: Int32.self), count: count))
+                results[name] = Tensor(shape: info.shape, storage: .int32(values), quantization: info.quantization)
+            default:
+                let floats = source.assumingMemoryBound(to: Float.self)
+                results[name] = Tensor(shape: info.shape, floats: Array(UnsafeBufferPointer(start: floats, count: count)))
+            }
         }
         return results
     }

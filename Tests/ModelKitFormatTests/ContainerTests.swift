@@ -21,12 +21,12 @@ struct ContainerTests {
                                  8, 7, 6, 5, 4, 3, 2, 1])
     }
 
-    @Test("written files start with the magic and version 1.0")
+    @Test("written files start with the magic and version 1.1")
     func writtenHeader() throws {
         let bytes = try ModelFile.encode(SampleModels.small())
-        #expect(Array(bytes.prefix(12)) == [0x89, 0x4D, 0x4B, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A, 1, 0, 0, 0])
+        #expect(Array(bytes.prefix(12)) == [0x89, 0x4D, 0x4B, 0x4D, 0x0D, 0x0A, 0x1A, 0x0A, 1, 0, 1, 0])
         let info = try ModelFile.info(bytes)
-        #expect(info.version == FormatVersion(major: 1, minor: 0))
+        #expect(info.version == FormatVersion(major: 1, minor: 1))
         #expect(info.fileBytes == bytes.count)
         #expect(info.frameBytes == bytes.count - 24)
         #expect(info.payloadBytes == (try ProtoEncoder.encode(SampleModels.small())).count)
@@ -40,14 +40,14 @@ struct ContainerTests {
     @Test("a newer major version is rejected, naming both versions")
     func newerMajor() throws {
         let error = TestSupport.formatError { try ModelFile.decode(try Self.file(major: 3, minor: 1)) }
-        #expect(error == .unsupportedVersion(found: FormatVersion(major: 3, minor: 1), supported: FormatVersion(major: 1, minor: 0)))
+        #expect(error == .unsupportedVersion(found: FormatVersion(major: 3, minor: 1), supported: FormatVersion(major: 1, minor: 1)))
         #expect(error?.description == "file is format 3.1, this reader supports up to 1.x; upgrade modelkit")
     }
 
     @Test("major version 0 was never written and is rejected")
     func majorZero() throws {
         let error = TestSupport.formatError { try ModelFile.decode(try Self.file(major: 0, minor: 9)) }
-        #expect(error == .unsupportedVersion(found: FormatVersion(major: 0, minor: 9), supported: FormatVersion(major: 1, minor: 0)))
+        #expect(error == .unsupportedVersion(found: FormatVersion(major: 0, minor: 9), supported: FormatVersion(major: 1, minor: 1)))
     }
 
     @Test("unknown flags are rejected", arguments: [UInt32(1), 0x8000_0000])

@@ -74,7 +74,7 @@ struct CorruptFileTests {
 
     @Test func newerMajorVersion() {
         let e = error("newer-major-version.mkm")
-        #expect(e == .unsupportedVersion(found: FormatVersion(major: 2, minor: 0), supported: FormatVersion(major: 1, minor: 0)))
+        #expect(e == .unsupportedVersion(found: FormatVersion(major: 2, minor: 0), supported: FormatVersion(major: 1, minor: 1)))
         #expect(e?.description == "file is format 2.0, this reader supports up to 1.x; upgrade modelkit")
     }
 

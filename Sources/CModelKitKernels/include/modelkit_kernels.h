@@ -112,6 +112,15 @@ typedef void (*mk_parallel_body)(void *context, long part);
 /// is fixed by the first call. Linux only; elsewhere always inline.
 void mk_parallel_run(int threads, long parts, mk_parallel_body body, void *context);
 
+/// Row-major int8 GEMM with int32 results: C[i][j] = sum_p A[i][p] * B[j][p] for A stored M x K
+/// and B stored N x K (one row per output channel). Exact integer arithmetic: every path gives
+/// identical results. lda/ldb/ldc are row strides in elements; M, N or K may be 0.
+void mk_igemm(long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb, int32_t *c, long ldc);
+
+/// The same with an explicit path (clamped to what the CPU supports), for tests and benchmarks.
+void mk_igemm_path(int path, long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb,
+                   int32_t *c, long ldc);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.

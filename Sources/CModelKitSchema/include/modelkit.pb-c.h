@@ -35,6 +35,7 @@ typedef struct Modelkit__V1__BatchNormalization Modelkit__V1__BatchNormalization
 typedef struct Modelkit__V1__Dropout Modelkit__V1__Dropout;
 typedef struct Modelkit__V1__Node Modelkit__V1__Node;
 typedef struct Modelkit__V1__Graph Modelkit__V1__Graph;
+typedef struct Modelkit__V1__QuantizedValue Modelkit__V1__QuantizedValue;
 typedef struct Modelkit__V1__StringEntry Modelkit__V1__StringEntry;
 typedef struct Modelkit__V1__DoubleEntry Modelkit__V1__DoubleEntry;
 typedef struct Modelkit__V1__InputNormalization Modelkit__V1__InputNormalization;
@@ -400,7 +401,9 @@ typedef enum {
   MODELKIT__V1__NODE__OP_CONCAT = 27,
   MODELKIT__V1__NODE__OP_PAD = 28,
   MODELKIT__V1__NODE__OP_BATCH_NORMALIZATION = 29,
-  MODELKIT__V1__NODE__OP_DROPOUT = 30
+  MODELKIT__V1__NODE__OP_DROPOUT = 30,
+  MODELKIT__V1__NODE__OP_QUANTIZE_LINEAR = 31,
+  MODELKIT__V1__NODE__OP_DEQUANTIZE_LINEAR = 32
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MODELKIT__V1__NODE__OP__CASE)
 } Modelkit__V1__Node__OpCase;
 
@@ -474,6 +477,14 @@ struct  Modelkit__V1__Node
      * identity at inference
      */
     Modelkit__V1__Dropout *dropout;
+    /*
+     * Since 1.1. float x -> int8 with the output's Graph.value_quantization parameters.
+     */
+    Modelkit__V1__NoAttributes *quantize_linear;
+    /*
+     * Since 1.1. int8 x -> float with the input's parameters.
+     */
+    Modelkit__V1__NoAttributes *dequantize_linear;
   };
 };
 #define MODELKIT__V1__NODE__INIT \
@@ -495,10 +506,30 @@ struct  Modelkit__V1__Graph
    */
   size_t n_initializers;
   Modelkit__V1__Tensor **initializers;
+  /*
+   * Since 1.1. Per-tensor quantization of int8 node outputs; sorted by name, unique names, each
+   * the output of a node.
+   */
+  size_t n_value_quantization;
+  Modelkit__V1__QuantizedValue **value_quantization;
 };
 #define MODELKIT__V1__GRAPH__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&modelkit__v1__graph__descriptor) \
-    , 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+
+
+/*
+ * Since 1.1. The quantization parameters of one value.
+ */
+struct  Modelkit__V1__QuantizedValue
+{
+  ProtobufCMessage base;
+  char *name;
+  Modelkit__V1__Quantization *quantization;
+};
+#define MODELKIT__V1__QUANTIZED_VALUE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelkit__v1__quantized_value__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Modelkit__V1__StringEntry
@@ -1058,6 +1089,25 @@ Modelkit__V1__Graph *
 void   modelkit__v1__graph__free_unpacked
                      (Modelkit__V1__Graph *message,
                       ProtobufCAllocator *allocator);
+/* Modelkit__V1__QuantizedValue methods */
+void   modelkit__v1__quantized_value__init
+                     (Modelkit__V1__QuantizedValue         *message);
+size_t modelkit__v1__quantized_value__get_packed_size
+                     (const Modelkit__V1__QuantizedValue   *message);
+size_t modelkit__v1__quantized_value__pack
+                     (const Modelkit__V1__QuantizedValue   *message,
+                      uint8_t             *out);
+size_t modelkit__v1__quantized_value__pack_to_buffer
+                     (const Modelkit__V1__QuantizedValue   *message,
+                      ProtobufCBuffer     *buffer);
+Modelkit__V1__QuantizedValue *
+       modelkit__v1__quantized_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelkit__v1__quantized_value__free_unpacked
+                     (Modelkit__V1__QuantizedValue *message,
+                      ProtobufCAllocator *allocator);
 /* Modelkit__V1__StringEntry methods */
 void   modelkit__v1__string_entry__init
                      (Modelkit__V1__StringEntry         *message);
@@ -1272,6 +1322,9 @@ typedef void (*Modelkit__V1__Node_Closure)
 typedef void (*Modelkit__V1__Graph_Closure)
                  (const Modelkit__V1__Graph *message,
                   void *closure_data);
+typedef void (*Modelkit__V1__QuantizedValue_Closure)
+                 (const Modelkit__V1__QuantizedValue *message,
+                  void *closure_data);
 typedef void (*Modelkit__V1__StringEntry_Closure)
                  (const Modelkit__V1__StringEntry *message,
                   void *closure_data);
@@ -1326,6 +1379,7 @@ extern const ProtobufCMessageDescriptor modelkit__v1__batch_normalization__descr
 extern const ProtobufCMessageDescriptor modelkit__v1__dropout__descriptor;
 extern const ProtobufCMessageDescriptor modelkit__v1__node__descriptor;
 extern const ProtobufCMessageDescriptor modelkit__v1__graph__descriptor;
+extern const ProtobufCMessageDescriptor modelkit__v1__quantized_value__descriptor;
 extern const ProtobufCMessageDescriptor modelkit__v1__string_entry__descriptor;
 extern const ProtobufCMessageDescriptor modelkit__v1__double_entry__descriptor;
 extern const ProtobufCMessageDescriptor modelkit__v1__input_normalization__descriptor;

@@ -34,7 +34,7 @@ extension ReferenceKernels {
     }
 
     /// Strides of `shape` right-aligned to `rank` output axes, 0 on broadcast (missing or size-1) axes.
-    private static func broadcastStrides(_ shape: Shape, rank: Int) -> [Int] {
+    static func broadcastStrides(_ shape: Shape, rank: Int) -> [Int] {
         let own = shape.strides
         let offset = rank - shape.rank
         return (0..<rank).map { axis in

@@ -61,6 +61,9 @@ public enum ReferenceKernels {
         case .batchNormalization(let epsilon):
             batchNormalization(input: input(0), scale: input(1), bias: input(2), mean: input(3),
                                variance: input(4), epsilon: epsilon, output: output)
+        case .quantizeLinear, .dequantizeLinear:
+            // They touch int8 values; ExecutionPlan runs them as Int8Step, never as float steps.
+            preconditionFailure("\(operation.name) runs through Int8ReferenceKernels")
         }
     }
 

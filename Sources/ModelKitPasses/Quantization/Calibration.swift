@@ -1,0 +1,118 @@
+import ModelKitCore
+import ModelKitRuntime
+
+/// How an activation's int8 range is chosen from what calibration saw.
+public enum CalibrationMethod: Sendable, Hashable {
+    /// The observed minimum and maximum.
+    case minMax
+    /// The given percentile of the values on each side (e.g. 99.99 cuts 0.01% at each end), from
+    /// a histogram; ignores rare outliers at the cost of clipping them.
+    case percentile(Double)
+}
+
+/// Per-value float ranges of a graph, observed by running it over calibration batches.
+public struct ActivationRanges: Sendable {
+    public var ranges: [String: ClosedRange<Float>]
+
+    public static let histogramBins = 2048
+
+    /// Runs `graph` over `batches` (each shaped like the single graph input) and records the range of
+    /// every float value: graph inputs and node outputs. With `.percentile`, a second pass fills a
+    /// histogram per value over its min/max range and the range shrinks to the percentile bounds.
+    public static func collect(graph: Graph, batches: [Tensor], method: CalibrationMethod) throws -> ActivationRanges {
+        guard !batches.isEmpty else { throw QuantizationError.noCalibrationData }
+        guard graph.inputs.count == 1 else { throw QuantizationError.notSingleInput(count: graph.inputs.count) }
+        let input = graph.inputs[0]
+        for batch in batches {
+            let fits = batch.shape.rank == input.shape.rank
+                && zip(batch.shape.dims, input.shape.dims).allSatisfy { $1 == -1 ? $0 >= 1 : $0 == $1 }
+            guard fits, batch.dtype == .float32 else {
+                throw QuantizationError.calibrationShape(expected: input.shape, actual: batch.shape)
+            }
+            // Named here, before a NaN spreads to every value downstream.
+            guard batch.floats!.allSatisfy({ $0.isFinite }) else {
+                throw QuantizationError.nonFiniteCalibration(value: input.name)
+            }
+        }
+        var observed = graph
+        observed.outputs = [input.name] + graph.nodes.map { $0.outputs[0] }
+        let session: Session
+        do {
+            session = try Session(model: Model(graph: observed))
+        } catch {
+            throw QuantizationError.invalidGraph(reason: "\(error)")
+        }
+        var minimum: [String: Float] = [:]
+        var maximum: [String: Float] = [:]
+        for batch in batches {
+            for (name, tensor) in try session.run([input.name: batch]) {
+                guard let values = tensor.floats else { continue }
+                var lo = minimum[name] ?? .infinity
+                var hi = maximum[name] ?? -.infinity
+                for value in values {
+                    guard value.isFinite else { throw QuantizationError.nonFiniteCalibration(value: name) }
+                    lo = min(lo, value)
+                    hi = max(hi, value)
+                }
+                minimum[name] = lo
+                maximum[name] = hi
+            }
+        }
+        var ranges: [String: ClosedRange<Float>] = [:]
+        for (name, lo) in minimum { ranges[name] = lo...maximum[name]! }
+        guard case .percentile(let percentile) = method else { return ActivationRanges(ranges: ranges) }
+        guard percentile > 50, percentile <= 100 else {
+            throw QuantizationError.invalidOption(reason: "percentile \(percentile) must be in (50, 100]")
+        }
+
+        var histograms: [String: [Int]] = [:]
+        for batch in batches {
+            for (name, tensor) in try session.run([input.name: batch]) {
+                guard let values = tensor.floats, let range = ranges[name] else { continue }
+                var counts = histograms[name] ?? [Int](repeating: 0, count: histogramBins)
+                let width = range.upperBound - range.lowerBound
+                for value in values {
+                    let bin = width > 0 ? Int((value - range.lowerBound) / width * Float(histogramBins)) : 0
+                    counts[min(max(bin, 0), histogramBins - 1)] += 1
+                }
+                histograms[name] = counts
+            }
+        }
+        for (name, counts) in histograms {
+            ranges[name] = percentileRange(counts, range: ranges[name]!, percentile: percentile)
+        }
+        return ActivationRanges(ranges: ranges)
+    }
+
+    /// The bin edges below which (and above which) at most (100 − percentile)% of the values lie.
+    static func percentileRange(_ counts: [Int], range: ClosedRange<Float>, percentile: Double) -> ClosedRange<Float> {
+        let total = counts.reduce(0, +)
+        guard total > 0, range.upperBound > range.lowerBound else { return range }
+        let tail = Int((Double(total) * (100 - percentile) / 100).rounded(.down))
+        let width = (range.upperBound - range.lowerBound) / Float(counts.count)
+        var low = 0
+        var seen = 0
+        while low < counts.count - 1 && seen + counts[low] <= tail {
+            seen += counts[low]
+            low += 1
+        }
+        var high = counts.count - 1
+        seen = 0
+        while high > low && seen + counts[high] <= tail {
+            seen += counts[high]
+            high -= 1
+        }
+        return (range.lowerBound + Float(low) * width)...(range.lowerBound + Float(high + 1) * width)
+    }
+
+    /// Asymmetric per-tensor int8 parameters covering `range` (widened to include 0, so zero is
+    /// exact and ReLU/padding map to a code).
+    public static func parameters(for range: ClosedRange<Float>) -> QuantizationParameters {
+        let lo = min(range.lowerBound, 0)
+        let hi = max(range.upperBound, 0)
+        var scale = (hi - lo) / 255
+        if !(scale > 0) || !scale.isFinite { scale = 1 }
+        let zeroPoint = min(max((-128 - lo / scale).rounded(), -128), 127)
+        return QuantizationParameters(scale: scale, zeroPoint: Int32(zeroPoint))
+    }
+}

@@ -1,0 +1,152 @@
+import ModelKitCore
+
+/// int8 weights of a Conv2D or Dense with everything requantization needs, computed at plan time.
+struct Int8Weights {
+    let data: UnsafePointer<Int8>
+    let shape: Shape
+    let bias: UnsafePointer<Int32>?
+    let requantization: Requantization
+    /// Σ w per output channel, for the optimized kernels' zero-point correction.
+    let rowSums: [Int32]
+}
+
+/// Scratch memory of the optimized int8 kernels; the steps run one at a time and share it.
+struct Int8Scratch {
+    let columns: UnsafeMutablePointer<Int8>
+    let accumulators: UnsafeMutablePointer<Int32>
+}
+
+/// One int8 (or float↔int8) kernel call with its addresses and fixed-point constants resolved.
+struct Int8Step {
+    enum Work {
+        case quantize(TensorView, MutableInt8View)
+        case dequantize(Int8View, MutableTensorView)
+        case conv2D(Int8View, Int8Weights, Conv2DAttributes, MutableInt8View)
+        case dense(Int8View, Int8Weights, MutableInt8View)
+        case add(Int8View, Int8View, AddRequantization, MutableInt8View)
+        case maxPool2D(Int8View, Pool2DAttributes, MutableInt8View)
+        case averagePool2D(Int8View, Pool2DAttributes, MutableInt8View)
+        case globalAveragePool(Int8View, MutableInt8View)
+        case concat([Int8View], axis: Int, MutableInt8View)
+    }
+
+    let work: Work
+    /// The int8 GEMM for Conv2D (groups == 1) and Dense, or the reference kernels everywhere.
+    let optimized: Bool
+
+    /// The step for `node`, whose input and output values live at `address`; nil when the node
+    /// has float inputs and output (a float step).
+    static func make(node: Node, values: [String: ValueInfo], address: (String) -> UnsafeMutableRawPointer,
+                     optimized: Bool) -> Int8Step? {
+        let output = values[node.outputs[0]]!
+        let first = values[node.inputs[0]]!
+        guard output.dtype == .int8 || first.dtype == .int8 else { return nil }
+        func int8(_ name: String) -> Int8View {
+            let info = values[name]!
+            let q = info.quantization!
+            return Int8View(UnsafePointer(address(name).assumingMemoryBound(to: Int8.self)), info.shape,
+                            scale: q.scales[0], zeroPoint: q.zeroPoints[0])
+        }
+        func mutableInt8(_ name: String) -> MutableInt8View {
+            let view = int8(name)
+            return MutableInt8View(UnsafeMutablePointer(mutating: view.data), view.shape, scale: view.scale,
+                                   zeroPoint: view.zeroPoint)
+        }
+        func weights(activation: FusedActivation) -> Int8Weights {
+            let x = int8(node.inputs[0])
+            let y = int8(node.outputs[0])
+            let info = values[node.inputs[1]]!
+            let data = UnsafePointer(address(node.inputs[1]).assumingMemoryBound(to: Int8.self))
+            let bias = node.inputs.count > 2 && !node.inputs[2].isEmpty
+                ? UnsafePointer(address(node.inputs[2]).assumingMemoryBound(to: Int32.self)) : nil
+            let outputs = info.shape[0]
+            let depth = (info.shape.elementCount ?? 0) / max(outputs, 1)
+            return Int8Weights(data: data, shape: info.shape, bias: bias,
+                               requantization: Requantization(inputScale: x.scale, weightScales: info.quantization!.scales,
+                                                              outputScale: y.scale, outputZeroPoint: y.zeroPoint,
+                                                              activation: activation),
+                               rowSums: Int8GemmKernels.rowSums(data, outputs: outputs, depth: depth))
+        }
+        let work: Work
+        switch node.operation {
+        case .quantizeLinear:
+            work = .quantize(TensorView(UnsafePointer(address(node.inputs[0]).assumingMemoryBound(to: Float.self)), first.shape),
+                             mutableInt8(node.outputs[0]))
+        case .dequantizeLinear:
+            work = .dequantize(int8(node.inputs[0]),
+                               MutableTensorView(address(node.outputs[0]).assumingMemoryBound(to: Float.self), output.shape))
+        case .conv2D(let a):
+            work = .conv2D(int8(node.inputs[0]), weights(activation: a.activation), a, mutableInt8(node.outputs[0]))
+        case .dense(let activation):
+            work = .dense(int8(node.inputs[0]), weights(activation: activation), mutableInt8(node.outputs[0]))
+        case .add(let activation):
+            let (a, b, y) = (int8(node.inputs[0]), int8(node.inputs[1]), mutableInt8(node.outputs[0]))
+            work = .add(a, b, AddRequantization((a.scale, a.zeroPoint), (b.scale, b.zeroPoint), output: (y.scale, y.zeroPoint),
+                                                activation: activation), y)
+        case .maxPool2D(let a):
+            work = .maxPool2D(int8(node.inputs[0]), a, mutableInt8(node.outputs[0]))
+        case .averagePool2D(let a):
+            work = .averagePool2D(int8(node.inputs[0]), a, mutableInt8(node.outputs[0]))
+        case .globalAveragePool:
+            work = .globalAveragePool(int8(node.inputs[0]), mutableInt8(node.outputs[0]))
+        case .concat(let axis):
+            work = .concat(node.inputs.map(int8), axis: axis, mutableInt8(node.outputs[0]))
+        default:
+            // ShapeInference admits int8 only for the ops above and the aliasing ones (Flatten,
+            // Reshape, Dropout), which the plan never turns into steps.
+            preconditionFailure("\(node.operation.name) has no int8 kernel")
+        }
+        return Int8Step(work: work, optimized: optimized)
+    }
+
+    /// Scratch this step needs: (int8 im2col columns, int32 accumulators).
+    var scratchCounts: (columns: Int, accumulators: Int) {
+        guard optimized else { return (0, 0) }
+        switch work {
+        case .conv2D(let x, let w, let a, let y) where a.groups == 1:
+            _ = x
+            return (Int8GemmKernels.conv2DColumnCount(weight: w.shape, output: y.shape, attributes: a),
+                    Int8GemmKernels.accumulatorCount(rows: y.shape[1] * y.shape[2], outputs: w.shape[0]))
+        case .dense(let x, let w, _):
+            return (0, Int8GemmKernels.accumulatorCount(rows: x.shape[0], outputs: w.shape[0]))
+        default:
+            return (0, 0)
+        }
+    }
+
+    func run(scratch: Int8Scratch) {
+        switch work {
+        case .quantize(let x, let y):
+            Int8ReferenceKernels.quantize(input: x, output: y)
+        case .dequantize(let x, let y):
+            Int8ReferenceKernels.dequantize(input: x, output: y)
+        case .conv2D(let x, let w, let a, let y):
+            if optimized && a.groups == 1 {
+                Int8GemmKernels.conv2D(input: x, weight: w.data, weightShape: w.shape, bias: w.bias, rowSums: w.rowSums,
+                                       attributes: a, requantization: w.requantization, output: y,
+                                       columns: scratch.columns, accumulators: scratch.accumulators)
+            } else {
+                Int8ReferenceKernels.conv2D(input: x, weight: w.data, weightShape: w.shape, bias: w.bias, attributes: a,
+                                            requantization: w.requantization, output: y)
+            }
+        case .dense(let x, let w, let y):
+            if optimized {
+                Int8GemmKernels.dense(input: x, weight: w.data, weightShape: w.shape, bias: w.bias, rowSums: w.rowSums,
+                                      requantization: w.requantization, output: y, accumulators: scratch.accumulators)
+            } else {
+                Int8ReferenceKernels.dense(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
+                                           requantization: w.requantization, output: y)
+            }
+        case .add(let a, let b, let r, let y):
+            Int8ReferenceKernels.add(a, b, requantization: r, output: y)
+        case .maxPool2D(let x, let a, let y):
+            Int8ReferenceKernels.maxPool2D(input: x, attributes: a, output: y)
+        case .averagePool2D(let x, let a, let y):
+            Int8ReferenceKernels.averagePool2D(input: x, attributes: a, output: y)
+        case .globalAveragePool(let x, let y):
+            Int8ReferenceKernels.globalAveragePool(input: x, output: y)
+        case .concat(let inputs, let axis, let y):
+            Int8ReferenceKernels.concat(inputs: inputs, axis: axis, output: y)
+        }
+    }
+}
