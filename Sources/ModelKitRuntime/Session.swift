@@ -29,7 +29,7 @@ public final class Session {
 
     private let constants = ConstantStore()
     private let constantIndex: [String: Int]
-    private var plan: ExecutionPlan
+    var plan: ExecutionPlan
 
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
         self.model = model
@@ -67,7 +67,7 @@ public final class Session {
     public var stepCount: Int { plan.steps.count }
 
     /// Re-plans when the input shapes differ from the current plan's (e.g. a new batch size).
-    private func preparePlan(for shapes: [String: Shape]) throws {
+    func preparePlan(for shapes: [String: Shape]) throws {
         guard shapes != plan.inputShapes else { return }
         for input in model.graph.inputs {
             guard let shape = shapes[input.name] else { throw RuntimeError.missingInput(name: input.name) }
@@ -127,7 +127,7 @@ public final class Session {
         return try run([model.graph.inputs[0].name: input])[model.graph.outputs[0]]!
     }
 
-    private func execute() {
+    func execute() {
         plan.execute()
     }
 }
