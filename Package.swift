@@ -73,7 +73,11 @@ let package = Package(
         // @_cdecl implementation over Session.
         .target(name: "CModelKitAPI", path: "Sources/CModelKitAPI"),
         .target(name: "ModelKitC", dependencies: ["CModelKitAPI", "ModelKitCore", "ModelKitFormat", "ModelKitRuntime"]),
-        .testTarget(name: "ModelKitCTests", dependencies: ["ModelKitC", "CModelKitAPI", "ModelKitData"]),
+        .testTarget(name: "ModelKitCTests", dependencies: ["ModelKitC", "CModelKitAPI", "ModelKitData", "CAllocationCounter"]),
+        // Test support: counts heap allocations by interposing malloc & co. (glibc).
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "ModelKitRuntimeParallelTests",
+                    dependencies: ["ModelKitRuntime", "ModelKitFormat", "ModelKitCore", "CAllocationCounter"]),
         .testTarget(name: "ModelKitONNXExportTests", dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat"]),
     ]
 )

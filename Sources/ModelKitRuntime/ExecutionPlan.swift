@@ -92,9 +92,17 @@ final class ExecutionPlan {
     /// Floats of scratch the steps need (the buffer itself is never empty).
     let scratchCount: Int
 
+    /// Arena address and shape of each graph input, in graph order (for `Session.run(inputs:outputs:)`).
+    let inputBindings: [InputBinding]
+    /// Address and element count of each graph output, in graph order.
+    let outputBindings: [OutputBinding]
+    /// Worker threads for the GEMM kernels (nil or one thread: everything on the caller's thread).
+    let pool: WorkerPool?
+
     init(graph: Graph, analysis: GraphAnalysis, inputShapes: [String: Shape], constants: ConstantStore,
-         constantIndex: [String: Int], kernels: KernelPreference) throws {
+         constantIndex: [String: Int], kernels: KernelPreference, pool: WorkerPool? = nil) throws {
         self.inputShapes = inputShapes
+        self.pool = pool
         self.values = analysis.values
         self.constants = constants
 
@@ -183,7 +191,14 @@ final class ExecutionPlan {
         }
         self.steps = steps
         self.scratchCount = scratchCount
-        scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount, 1))
+        inputBindings = graph.inputs.map {
+            InputBinding(address: address($0.name), shape: inputShapes[$0.name]!, count: inputShapes[$0.name]!.elementCount!)
+        }
+        outputBindings = graph.outputs.map {
+            OutputBinding(address: UnsafePointer(address($0)), count: analysis.values[$0]!.shape.elementCount!)
+        }
+        // One im2col block per worker thread.
+        scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount * (pool?.threadCount ?? 1), 1))
         scratch.initialize(repeating: 0)
     }
 
@@ -191,6 +206,12 @@ final class ExecutionPlan {
 
     /// Runs every step in order.
     func execute() {
+        if let pool, pool.threadCount > 1 {
+            executeParallel(pool)
+            return
+        }
+        // Through a buffer pointer: array iteration in unoptimised builds allocates per element.
+        steps.withUnsafeBufferPointer { steps in
         for step in steps {
             switch step.kernel {
             case .reference:
@@ -203,10 +224,32 @@ final class ExecutionPlan {
                                   activation: activation, output: step.output)
             }
         }
+        }
     }
 
-    /// Bytes of scratch memory besides the arena.
-    var scratchBytes: Int { scratchCount * MemoryLayout<Float>.stride }
+    /// Runs every step in order, the GEMM-backed ones split across `pool`.
+    private func executeParallel(_ pool: WorkerPool) {
+        steps.withUnsafeBufferPointer { steps in
+        for step in steps {
+            switch step.kernel {
+            case .reference:
+                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output)
+            case .gemmConv2D(let attributes):
+                ParallelGemm.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!,
+                                    bias: step.inputs.count > 2 ? step.inputs[2] : nil, attributes: attributes,
+                                    output: step.output, scratch: scratch.baseAddress!, scratchStride: scratchCount,
+                                    pool: pool)
+            case .gemmDense(let activation):
+                ParallelGemm.dense(input: step.inputs[0]!, weight: step.inputs[1]!,
+                                   bias: step.inputs.count > 2 ? step.inputs[2] : nil, activation: activation,
+                                   output: step.output, pool: pool)
+            }
+        }
+        }
+    }
+
+    /// Bytes of scratch memory besides the arena (one im2col block per worker thread).
+    var scratchBytes: Int { scratchCount * (pool?.threadCount ?? 1) * MemoryLayout<Float>.stride }
 
     func pointer(to name: String) -> UnsafeMutablePointer<Float>? {
         switch locations[name] {

@@ -42,40 +42,82 @@ extension Session {
     /// nothing. Throws `RuntimeError` (on a too-small output buffer, `plannedOutputShape` tells
     /// the size needed).
     public func run(inputs: [InputBuffer], outputs: [OutputBuffer]) throws {
-        let graph = model.graph
-        guard inputs.count == graph.inputs.count else {
-            throw RuntimeError.bufferCount(what: "input", expected: graph.inputs.count, actual: inputs.count)
+        guard inputs.count == plan.inputBindings.count else {
+            throw RuntimeError.bufferCount(what: "input", expected: plan.inputBindings.count, actual: inputs.count)
         }
-        guard outputs.count == graph.outputs.count else {
-            throw RuntimeError.bufferCount(what: "output", expected: graph.outputs.count, actual: outputs.count)
+        guard outputs.count == plan.outputBindings.count else {
+            throw RuntimeError.bufferCount(what: "output", expected: plan.outputBindings.count, actual: outputs.count)
         }
-        var samePlan = true
-        for (index, input) in graph.inputs.enumerated() {
-            let buffer = inputs[index]
-            guard let needed = buffer.shape.elementCount, needed == buffer.count else {
-                throw RuntimeError.inputDataLength(name: input.name, expected: buffer.shape.elementCount ?? -1,
-                                                   actual: buffer.count)
-            }
-            if plan.inputShapes[input.name] != buffer.shape { samePlan = false }
+        // The loops run over buffer pointers: array iteration in unoptimised builds allocates.
+        let check = Session.checkInputs(inputs, plan.inputBindings)
+        if let index = check.badInput {
+            throw RuntimeError.inputDataLength(name: model.graph.inputs[index].name,
+                                               expected: inputs[index].shape.elementCount ?? -1, actual: inputs[index].count)
         }
-        if !samePlan {
+        if !check.samePlan {
             var shapes: [String: Shape] = [:]
-            for (index, input) in graph.inputs.enumerated() { shapes[input.name] = inputs[index].shape }
+            for (index, input) in model.graph.inputs.enumerated() { shapes[input.name] = inputs[index].shape }
             try preparePlan(for: shapes)
         }
-        for (index, name) in graph.outputs.enumerated() {
-            let needed = plan.values[name]!.shape.elementCount!
-            guard needed <= outputs[index].capacity else {
-                throw RuntimeError.outputBufferTooSmall(name: name, needed: needed, capacity: outputs[index].capacity)
-            }
+        let plan = self.plan
+        if let index = Session.firstSmallOutput(outputs, plan.outputBindings) {
+            throw RuntimeError.outputBufferTooSmall(name: model.graph.outputs[index], needed: plan.outputBindings[index].count,
+                                                    capacity: outputs[index].capacity)
         }
-        for (index, input) in graph.inputs.enumerated() {
-            plan.pointer(to: input.name)!.update(from: inputs[index].data, count: inputs[index].count)
-        }
-        execute()
-        for (index, name) in graph.outputs.enumerated() {
-            let count = plan.values[name]!.shape.elementCount!
-            outputs[index].data.update(from: plan.pointer(to: name)!, count: count)
-        }
+        Session.copyIn(inputs, plan.inputBindings)
+        plan.execute()
+        Session.copyOut(outputs, plan.outputBindings)
     }
+
+    private static func checkInputs(_ inputs: [InputBuffer], _ bindings: [InputBinding]) -> (badInput: Int?, samePlan: Bool) {
+        inputs.withUnsafeBufferPointer { inputs in bindings.withUnsafeBufferPointer { bindings in
+            var samePlan = true
+            for index in 0..<inputs.count {
+                if bindings[index].shape == inputs[index].shape {
+                    if bindings[index].count != inputs[index].count { return (index, false) }
+                } else {
+                    samePlan = false
+                    guard let needed = inputs[index].shape.elementCount, needed == inputs[index].count else { return (index, false) }
+                }
+            }
+            return (nil, samePlan)
+        } }
+    }
+
+    private static func firstSmallOutput(_ outputs: [OutputBuffer], _ bindings: [OutputBinding]) -> Int? {
+        outputs.withUnsafeBufferPointer { outputs in bindings.withUnsafeBufferPointer { bindings in
+            for index in 0..<bindings.count where bindings[index].count > outputs[index].capacity { return index }
+            return nil
+        } }
+    }
+
+    private static func copyIn(_ inputs: [InputBuffer], _ bindings: [InputBinding]) {
+        inputs.withUnsafeBufferPointer { inputs in bindings.withUnsafeBufferPointer { bindings in
+            for index in 0..<bindings.count {
+                bindings[index].address.update(from: inputs[index].data, count: inputs[index].count)
+            }
+        } }
+    }
+
+    private static func copyOut(_ outputs: [OutputBuffer], _ bindings: [OutputBinding]) {
+        outputs.withUnsafeBufferPointer { outputs in bindings.withUnsafeBufferPointer { bindings in
+            for index in 0..<bindings.count {
+                outputs[index].data.update(from: bindings[index].address, count: bindings[index].count)
+            }
+        } }
+    }
+}
+
+/// Where a graph input lives in a plan's arena, and the shape it was planned for.
+struct InputBinding {
+    var address: UnsafeMutablePointer<Float>
+    var shape: Shape
+    /// The shape's element count.
+    var count: Int
+}
+
+/// Where a graph output lives in a plan, and its element count.
+struct OutputBinding {
+    var address: UnsafePointer<Float>
+    var count: Int
 }

@@ -30,10 +30,13 @@ public final class Session {
     private let constants = ConstantStore()
     private let constantIndex: [String: Int]
     var plan: ExecutionPlan
+    /// Kernel worker threads, started once here and reused by every run and re-plan.
+    let pool: WorkerPool
 
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
         self.model = model
         self.options = options
+        pool = WorkerPool(threads: options.threads)
         let graph = model.graph
         let analysis: GraphAnalysis
         do {
@@ -52,7 +55,7 @@ public final class Session {
         self.constantIndex = constantIndex
         outputs = graph.outputs.map { analysis.values[$0]! }
         plan = try ExecutionPlan(graph: graph, analysis: analysis, inputShapes: Session.shapes(of: analysis, graph),
-                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels)
+                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels, pool: pool)
     }
 
     private static func shapes(of analysis: GraphAnalysis, _ graph: Graph) -> [String: Shape] {
@@ -82,7 +85,7 @@ public final class Session {
             throw RuntimeError.invalidGraph(error)
         }
         plan = try ExecutionPlan(graph: model.graph, analysis: analysis, inputShapes: shapes,
-                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels)
+                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels, pool: pool)
     }
 
     /// Runs the model on named float inputs and returns every graph output.
