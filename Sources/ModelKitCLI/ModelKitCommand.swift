@@ -10,7 +10,13 @@ public struct ModelKitCommand: ParsableCommand {
             66 a file that does not exist; 73 an output file that cannot be written; 70 internal error.
             """,
         version: ModelKitVersion.string,
+        // Commands are appended below the original list, so concurrent branches only add lines here.
+        subcommands: ModelKitCommand.commands(
         subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, InspectCommand.self, RunCommand.self])
+            + [BenchCommand.self])
 
     public init() {}
+
+    /// The identity: lets further commands be appended on lines of their own.
+    static func commands(subcommands: [ParsableCommand.Type]) -> [ParsableCommand.Type] { subcommands }
 }

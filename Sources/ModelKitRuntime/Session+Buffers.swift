@@ -36,6 +36,16 @@ extension Session {
         plan.values[model.graph.outputs[index]]!.shape
     }
 
+    /// Plans for these input shapes (graph input order) ahead of the first run at them.
+    public func prepare(inputShapes: [Shape]) throws {
+        guard inputShapes.count == model.graph.inputs.count else {
+            throw RuntimeError.bufferCount(what: "input", expected: model.graph.inputs.count, actual: inputShapes.count)
+        }
+        var shapes: [String: Shape] = [:]
+        for (index, input) in model.graph.inputs.enumerated() { shapes[input.name] = inputShapes[index] }
+        try preparePlan(for: shapes)
+    }
+
     /// Runs on caller-owned buffers: `inputs[i]` feeds graph input i, graph output i is written
     /// to `outputs[i]`. Re-plans only when the input shapes change; otherwise the run copies the
     /// inputs into the arena, executes the planned steps and copies the outputs out, allocating
