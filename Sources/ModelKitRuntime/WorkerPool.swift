@@ -3,22 +3,31 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A fixed set of threads that run one parallel job at a time, created once per session so a
 /// run starts no threads and allocates nothing.
 ///
-/// `run(tasks:context:_:)` hands task indices to the caller's thread (worker 0) and `threadCount - 1`
-/// pool threads, then waits for all of them. Invariants that make the unchecked `Sendable`
-/// sound: `job` and `taskCount` are written only by the caller while no job is in flight and
-/// read by workers only between a wake-up and their `pending` decrement, both under `mutex`;
-/// `run` is never called from two threads at once (a session runs on one thread at a time).
+/// `run(tasks:context:_:)` wakes the `threadCount - 1` pool threads; the caller and the workers
+/// then claim task indices from an atomic counter, so a worker the scheduler runs late simply
+/// claims fewer (or no) tasks instead of stalling the job. Invariants that make the unchecked
+/// `Sendable` sound: `job`, `taskCount` and `open` are written by the caller under `mutex`;
+/// a worker reads `job` only while counted in `active` (joined under `mutex` while `open`), and
+/// the caller clears `job` only after closing the job and seeing `active` drop to zero. `run`
+/// is never called from two threads at once (a session runs on one thread at a time).
 final class WorkerPool: @unchecked Sendable {
     let threadCount: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var generation = 0
-    private var pending = 0
+    /// Workers inside the current job (under `mutex`).
+    private var active = 0
+    /// Whether workers may still join the current job (under `mutex`).
+    private var open = false
+    /// The next unclaimed task, and the number of finished tasks, of the current job.
+    private let nextTask = Atomic<Int>(0)
+    private let finishedTasks = Atomic<Int>(0)
     private var stopping = false
     private var taskCount = 0
     /// The running job (nil between jobs).
@@ -67,7 +76,7 @@ final class WorkerPool: @unchecked Sendable {
     typealias Task = @convention(c) (_ context: UnsafeMutableRawPointer?, _ task: Int) -> Void
 
     /// Runs `function(context, task)` for every task in 0..<tasks across the pool and returns when
-    /// all are done. Worker w runs tasks w, w + threadCount, ...; the caller is worker 0.
+    /// all are done. The caller runs tasks too; which thread runs which task is not fixed.
     func run(tasks: Int, context: UnsafeMutableRawPointer?, _ function: Task) {
         guard threadCount > 1, tasks > 1 else {
             for task in 0..<tasks { function(context, task) }
@@ -76,21 +85,33 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         job = (function, context)
         taskCount = tasks
-        pending = threadCount - 1
+        nextTask.store(0, ordering: .relaxed)
+        finishedTasks.store(0, ordering: .relaxed)
+        open = true
         generation &+= 1
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
 
-        var task = 0
-        while task < tasks {
-            function(context, task)
-            task += threadCount
-        }
+        WorkerPool.claimTasks(function, context, tasks, nextTask, finishedTasks)
+        // Every task is claimed; wait for the ones other threads are running.
+        while finishedTasks.load(ordering: .acquiring) < tasks { sched_yield() }
 
         pthread_mutex_lock(mutex)
-        while pending > 0 { pthread_cond_wait(finished, mutex) }
+        open = false
+        while active > 0 { pthread_cond_wait(finished, mutex) }
         job = nil
         pthread_mutex_unlock(mutex)
+    }
+
+    /// Runs unclaimed tasks until none is left.
+    private static func claimTasks(_ function: Task, _ context: UnsafeMutableRawPointer?, _ tasks: Int,
+                                   _ next: borrowing Atomic<Int>, _ finished: borrowing Atomic<Int>) {
+        while true {
+            let task = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if task >= tasks { return }
+            function(context, task)
+            finished.wrappingAdd(1, ordering: .releasing)
+        }
     }
 
     /// The same with a Swift closure (convenient; allocates per call in unoptimised builds).
@@ -109,27 +130,18 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         pthread_mutex_lock(mutex)
         while true {
-            while generation == seen && !stopping { pthread_cond_wait(wake, mutex) }
+            while (generation == seen || !open) && !stopping { pthread_cond_wait(wake, mutex) }
             if stopping { break }
             seen = generation
+            active += 1
+            let (function, context) = job!
             let tasks = taskCount
             pthread_mutex_unlock(mutex)
-            runTasks(worker: worker, tasks: tasks)
+            WorkerPool.claimTasks(function, context, tasks, nextTask, finishedTasks)
             pthread_mutex_lock(mutex)
-            pending -= 1
-            if pending == 0 { pthread_cond_signal(finished) }
+            active -= 1
+            if active == 0 { pthread_cond_signal(finished) }
         }
         pthread_mutex_unlock(mutex)
-    }
-
-    /// Kept out of `workerLoop` so the worker's reference to `job` ends before it reports done.
-    @inline(never)
-    private func runTasks(worker: Int, tasks: Int) {
-        guard let job else { return }
-        var task = worker
-        while task < tasks {
-            job.function(job.context, task)
-            task += threadCount
-        }
     }
 }
