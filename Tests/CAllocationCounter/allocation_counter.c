@@ -4,6 +4,7 @@
 
 #if defined(__GLIBC__)
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -51,9 +52,15 @@ long mk_allocations_end(void) {
 
 void mk_allocations_track_this_thread(int on) { tracked = on; }
 
+static pthread_mutex_t exclusive = PTHREAD_MUTEX_INITIALIZER;
+void mk_allocations_lock(void) { pthread_mutex_lock(&exclusive); }
+void mk_allocations_unlock(void) { pthread_mutex_unlock(&exclusive); }
+
 int mk_allocations_supported(void) { return 1; }
 #else
 void mk_allocations_track_this_thread(int on) { (void)on; }
+void mk_allocations_lock(void) {}
+void mk_allocations_unlock(void) {}
 void mk_allocations_begin(void) {}
 long mk_allocations_end(void) { return -1; }
 int mk_allocations_supported(void) { return 0; }

@@ -39,8 +39,12 @@ import Testing
                 output.data = destination.baseAddress
                 output.capacity = destination.count
                 for _ in 0..<20 { #expect(mk_session_run(session, &input, 1, &output, 1) == MK_OK) }
+                mk_allocations_lock()
                 mk_allocations_track_this_thread(1)
-                defer { mk_allocations_track_this_thread(0) }
+                defer {
+                    mk_allocations_track_this_thread(0)
+                    mk_allocations_unlock()
+                }
                 mk_allocations_begin()
                 for _ in 0..<100 { _ = mk_session_run(session, &input, 1, &output, 1) }
                 let allocations = mk_allocations_end()

@@ -207,6 +207,8 @@ func gemmNet(batch: Int) -> Model {
                 seen.formUnion(ids)
             }
         }
+        mk_allocations_lock()
+        defer { mk_allocations_unlock() }
         tracking(1)
         defer { tracking(0) }
         try values.withUnsafeBufferPointer { input in

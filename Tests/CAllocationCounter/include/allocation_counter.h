@@ -9,6 +9,10 @@
 void mk_allocations_begin(void);
 /// Counts (on != 0) or ignores allocations of the calling thread; threads start untracked.
 void mk_allocations_track_this_thread(int on);
+/// The counter is process-wide and tests run concurrently: hold this lock from before the
+/// first mk_allocations_track_this_thread(1) until after the last (0).
+void mk_allocations_lock(void);
+void mk_allocations_unlock(void);
 /// Stops counting and returns the number of allocations since mk_allocations_begin.
 long mk_allocations_end(void);
 /// 1 when this build interposes the allocator (glibc), 0 when counting is unavailable.
