@@ -8,6 +8,9 @@ let package = Package(
     products: [
         .executable(name: "modelkit", targets: ["modelkit"]),
         .library(name: "ModelKitRuntime", targets: ["ModelKitRuntime"]),
+        // The C API (Sources/CModelKitAPI/include/modelkit.h) as a shared and a static library.
+        .library(name: "modelkit_c", type: .dynamic, targets: ["ModelKitC"]),
+        .library(name: "modelkit_c_static", type: .static, targets: ["ModelKitC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -68,6 +71,15 @@ let package = Package(
         .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels", "CZlib"],
                           path: "Tools/TrainingBenchmark"),
         .testTarget(name: "ModelKitPassesTests", dependencies: ["ModelKitPasses", "ModelKitRuntime"]),
+        // The C API: the hand-written header (a C target, so Swift checks the struct layouts) and its
+        // @_cdecl implementation over Session.
+        .target(name: "CModelKitAPI", path: "Sources/CModelKitAPI"),
+        .target(name: "ModelKitC", dependencies: ["CModelKitAPI", "ModelKitCore", "ModelKitFormat", "ModelKitRuntime"]),
+        .testTarget(name: "ModelKitCTests", dependencies: ["ModelKitC", "CModelKitAPI", "ModelKitData", "CAllocationCounter"]),
+        // Test support: counts heap allocations by interposing malloc & co. (glibc).
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "ModelKitRuntimeParallelTests",
+                    dependencies: ["ModelKitRuntime", "ModelKitFormat", "ModelKitCore", "CAllocationCounter"]),
         .testTarget(name: "ModelKitONNXExportTests", dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat"]),
     ]
 )

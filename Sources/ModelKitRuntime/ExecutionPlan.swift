@@ -109,9 +109,19 @@ final class ExecutionPlan {
     let int8Scratch: Int8Scratch
     let int8ScratchBytes: Int
 
+    /// Arena address and shape of each graph input, in graph order (for `Session.run(inputs:outputs:)`).
+    let inputBindings: [InputBinding]
+    /// Address and element count of each graph output, in graph order.
+    let outputBindings: [OutputBinding]
+    /// A graph input or output that is not float32, if any.
+    let nonFloatIO: String?
+    /// Worker threads for the GEMM kernels (nil or one thread: everything on the caller's thread).
+    let pool: WorkerPool?
+
     init(graph: Graph, analysis: GraphAnalysis, inputShapes: [String: Shape], constants: ConstantStore,
-         constantIndex: [String: Int], kernels: KernelPreference) throws {
+         constantIndex: [String: Int], kernels: KernelPreference, pool: WorkerPool? = nil) throws {
         self.inputShapes = inputShapes
+        self.pool = pool
         self.values = analysis.values
         self.constants = constants
 
@@ -214,7 +224,16 @@ final class ExecutionPlan {
         }
         self.steps = steps
         self.scratchCount = scratchCount
-        scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount, 1))
+        // The caller-buffer API moves floats; an int8-I/O model is fed through `run(_:)` instead.
+        nonFloatIO = (graph.inputs.map(\.name) + graph.outputs).first { analysis.values[$0]!.dtype != .float32 }
+        inputBindings = graph.inputs.map {
+            InputBinding(address: floats($0.name), shape: inputShapes[$0.name]!, count: inputShapes[$0.name]!.elementCount!)
+        }
+        outputBindings = graph.outputs.map {
+            OutputBinding(address: UnsafePointer(floats($0)), count: analysis.values[$0]!.shape.elementCount!)
+        }
+        // One im2col block per worker thread.
+        scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount * (pool?.threadCount ?? 1), 1))
         scratch.initialize(repeating: 0)
         let columns = UnsafeMutablePointer<Int8>.allocate(capacity: max(int8Columns, 1))
         columns.initialize(repeating: 0, count: max(int8Columns, 1))
@@ -232,6 +251,12 @@ final class ExecutionPlan {
 
     /// Runs every step in order.
     func execute() {
+        if let pool, pool.threadCount > 1 {
+            executeParallel(pool)
+            return
+        }
+        // Through a buffer pointer: array iteration in unoptimised builds allocates per element.
+        steps.withUnsafeBufferPointer { steps in
         for step in steps {
             switch step.kernel {
             case .reference:
@@ -246,10 +271,34 @@ final class ExecutionPlan {
                 work.run(scratch: int8Scratch)
             }
         }
+        }
     }
 
-    /// Bytes of scratch memory besides the arena.
-    var scratchBytes: Int { scratchCount * MemoryLayout<Float>.stride + int8ScratchBytes }
+    /// Runs every step in order, the GEMM-backed ones split across `pool`.
+    private func executeParallel(_ pool: WorkerPool) {
+        steps.withUnsafeBufferPointer { steps in
+        for step in steps {
+            switch step.kernel {
+            case .reference:
+                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output!)
+            case .gemmConv2D(let attributes):
+                ParallelGemm.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!,
+                                    bias: step.inputs.count > 2 ? step.inputs[2] : nil, attributes: attributes,
+                                    output: step.output!, scratch: scratch.baseAddress!, scratchStride: scratchCount,
+                                    pool: pool)
+            case .gemmDense(let activation):
+                ParallelGemm.dense(input: step.inputs[0]!, weight: step.inputs[1]!,
+                                   bias: step.inputs.count > 2 ? step.inputs[2] : nil, activation: activation,
+                                   output: step.output!, pool: pool)
+            case .int8(let work):
+                work.run(scratch: int8Scratch)
+            }
+        }
+        }
+    }
+
+    /// Bytes of scratch memory besides the arena (one im2col block per worker thread).
+    var scratchBytes: Int { scratchCount * (pool?.threadCount ?? 1) * MemoryLayout<Float>.stride + int8ScratchBytes }
 
     func pointer(to name: String) -> UnsafeMutableRawPointer? {
         switch locations[name] {

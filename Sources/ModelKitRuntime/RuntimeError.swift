@@ -10,6 +10,8 @@ public enum RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
     case unsupportedDType(name: String, dtype: DType)
     case outOfMemory(bytes: Int)
     case notSingleInputOutput(inputs: Int, outputs: Int)
+    case bufferCount(what: String, expected: Int, actual: Int)
+    case outputBufferTooSmall(name: String, needed: Int, capacity: Int)
 
     public var description: String {
         switch self {
@@ -29,6 +31,10 @@ public enum RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
             return "cannot allocate \(bytes) bytes for the tensor arena"
         case .notSingleInputOutput(let inputs, let outputs):
             return "model has \(inputs) inputs and \(outputs) outputs; name each input and output"
+        case .bufferCount(let what, let expected, let actual):
+            return "got \(actual) \(what) buffers, the model has \(expected)"
+        case .outputBufferTooSmall(let name, let needed, let capacity):
+            return "output '\(name)' needs \(needed) values, its buffer holds \(capacity)"
         }
     }
 }

@@ -29,11 +29,14 @@ public final class Session {
 
     private let constants = ConstantStore()
     private let constantIndex: [String: Int]
-    private var plan: ExecutionPlan
+    var plan: ExecutionPlan
+    /// Kernel worker threads, started once here and reused by every run and re-plan.
+    let pool: WorkerPool
 
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
         self.model = model
         self.options = options
+        pool = WorkerPool(threads: options.threads)
         let graph = model.graph
         let analysis: GraphAnalysis
         do {
@@ -53,7 +56,7 @@ public final class Session {
         self.constantIndex = constantIndex
         outputs = graph.outputs.map { analysis.values[$0]! }
         plan = try ExecutionPlan(graph: graph, analysis: analysis, inputShapes: Session.shapes(of: analysis, graph),
-                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels)
+                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels, pool: pool)
     }
 
     private static func shapes(of analysis: GraphAnalysis, _ graph: Graph) -> [String: Shape] {
@@ -68,7 +71,7 @@ public final class Session {
     public var stepCount: Int { plan.steps.count }
 
     /// Re-plans when the input shapes differ from the current plan's (e.g. a new batch size).
-    private func preparePlan(for shapes: [String: Shape]) throws {
+    func preparePlan(for shapes: [String: Shape]) throws {
         guard shapes != plan.inputShapes else { return }
         for input in model.graph.inputs {
             guard let shape = shapes[input.name] else { throw RuntimeError.missingInput(name: input.name) }
@@ -83,7 +86,7 @@ public final class Session {
             throw RuntimeError.invalidGraph(error)
         }
         plan = try ExecutionPlan(graph: model.graph, analysis: analysis, inputShapes: shapes,
-                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels)
+                                 constants: constants, constantIndex: constantIndex, kernels: options.kernels, pool: pool)
     }
 
     /// Runs the model on named inputs (float32, or int8 for int8 inputs) and returns every graph
@@ -141,7 +144,7 @@ public final class Session {
         return try run([model.graph.inputs[0].name: input])[model.graph.outputs[0]]!
     }
 
-    private func execute() {
+    func execute() {
         plan.execute()
     }
 }

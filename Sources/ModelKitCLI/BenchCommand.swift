@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import ModelKitCore
+import ModelKitRuntime
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time a model: load, plan, first run, then latency percentiles and throughput.",
+        discussion: """
+            Feeds deterministic pseudo-random inputs of shape [BATCH, ...] through the allocation-free \
+            buffer API. Latency is per run (one batch); throughput is samples per second over the timed \
+            runs. Peak RSS is the process high-water mark (VmHWM) after the runs.
+            """)
+
+    @Argument(help: "A .mkm model or .mkc checkpoint.")
+    var model: String
+
+    @Option(help: "Worker threads.")
+    var threads = 1
+
+    @Option(help: "Samples per run (replaces a dynamic batch dimension).")
+    var batch = 1
+
+    @Option(help: "Timed runs.")
+    var runs = 100
+
+    @Option(help: "Untimed runs before the timed ones (after the first run).")
+    var warmup = 10
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be >= 0") }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let result = try measure()
+            print(json ? try jsonText(result.jsonObject) : result.text)
+        }
+    }
+
+    struct Result {
+        var model: String
+        var threads: Int
+        var batch: Int
+        var runs: Int
+        var loadMilliseconds: Double
+        var planMilliseconds: Double
+        var firstRunMilliseconds: Double
+        /// Sorted per-run latencies.
+        var latencies: [Double]
+        var arenaBytes: Int
+        var weightBytes: Int
+        var peakRSSBytes: Int?
+
+        func percentile(_ p: Double) -> Double {
+            // Nearest rank: the smallest latency with at least p of the runs at or below it.
+            let rank = Int((p * Double(latencies.count)).rounded(.up))
+            return latencies[min(latencies.count - 1, max(0, rank - 1))]
+        }
+        var median: Double { percentile(0.5) }
+        var throughput: Double { Double(batch * runs) / (latencies.reduce(0, +) / 1000) }
+
+        var jsonObject: [String: Any] {
+            var object: [String: Any] = [
+                "model": model, "threads": threads, "batch": batch, "runs": runs,
+                "load_ms": loadMilliseconds, "plan_ms": planMilliseconds, "first_run_ms": firstRunMilliseconds,
+                "median_ms": median, "p90_ms": percentile(0.9), "p99_ms": percentile(0.99),
+                "min_ms": latencies[0], "throughput_per_s": throughput,
+                "arena_bytes": arenaBytes, "weight_bytes": weightBytes,
+            ]
+            if let peakRSSBytes { object["peak_rss_bytes"] = peakRSSBytes }
+            return object
+        }
+
+        var text: String {
+            func ms(_ value: Double) -> String { formatted(value, decimals: 3) + " ms" }
+            var lines = [
+                "model:       \(model)",
+                "threads:     \(threads)   batch: \(batch)   runs: \(runs)",
+                "load:        \(ms(loadMilliseconds))   (read, decompress, verify)",
+                "plan:        \(ms(planMilliseconds))   (session, shapes, arena, at batch \(batch))",
+                "first run:   \(ms(firstRunMilliseconds))",
+                "latency:     median \(ms(median)), p90 \(ms(percentile(0.9))), p99 \(ms(percentile(0.99))), min \(ms(latencies[0]))",
+                "throughput:  \(formatted(throughput, decimals: 1)) samples/s",
+                "arena:       \(arenaBytes) bytes   weights: \(weightBytes) bytes",
+            ]
+            if let peakRSSBytes { lines.append("peak RSS:    \(peakRSSBytes) bytes") }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    func measure() throws -> Result {
+        var clock = DispatchTime.now()
+        func lap() -> Double {
+            let now = DispatchTime.now()
+            defer { clock = now }
+            return Double(now.uptimeNanoseconds - clock.uptimeNanoseconds) / 1e6
+        }
+        let loaded = try LoadedModel(path: model)
+        let loadMilliseconds = lap()
+        let session = try Session(model: loaded.model, options: SessionOptions(threads: threads))
+        let sessionMilliseconds = lap()
+        let graph = loaded.model.graph
+        var inputs: [InputBuffer] = []
+        var storage: [UnsafeMutableBufferPointer<Float>] = []
+        defer { for buffer in storage { buffer.deallocate() } }
+        var random: UInt64 = 0x2545_F491_4F6C_DD1D
+        for input in graph.inputs {
+            guard input.shape.rank >= 1 else { throw CommandFailure.data("model input '\(input.name)' is a scalar") }
+            let first = input.shape[0]
+            guard first == -1 || first == batch else {
+                throw CommandFailure.usage("model input '\(input.name)' has a fixed batch of \(first); --batch \(batch) does not fit")
+            }
+            let shape = Shape([batch] + input.shape.dims.dropFirst())
+            guard shape.isFullyKnown, let count = shape.elementCount else {
+                throw CommandFailure.data("model input '\(input.name)' has dynamic dimensions besides the batch: \(input.shape)")
+            }
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
+            for index in buffer.indices {
+                random = random &* 6364136223846793005 &+ 1442695040888963407
+                buffer[index] = Float(random >> 40) / Float(1 << 24)
+            }
+            storage.append(buffer)
+            inputs.append(InputBuffer(data: UnsafePointer(buffer.baseAddress!), count: count, shape: shape))
+        }
+        // Plan for this batch now, so the first run below is a pure run.
+        _ = lap()
+        try session.prepare(inputShapes: inputs.map(\.shape))
+        let planMilliseconds = sessionMilliseconds + lap()
+        var outputs: [OutputBuffer] = []
+        for index in graph.outputs.indices {
+            let count = max(1, session.plannedOutputShape(index).elementCount ?? 1)
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            storage.append(buffer)
+            outputs.append(OutputBuffer(data: buffer.baseAddress!, capacity: count))
+        }
+        _ = lap()
+        try session.run(inputs: inputs, outputs: outputs)
+        let firstRunMilliseconds = lap()
+        for _ in 0..<warmup { try session.run(inputs: inputs, outputs: outputs) }
+        var latencies: [Double] = []
+        latencies.reserveCapacity(runs)
+        for _ in 0..<runs {
+            _ = lap()
+            try session.run(inputs: inputs, outputs: outputs)
+            latencies.append(lap())
+        }
+        latencies.sort()
+        return Result(model: model, threads: threads, batch: batch, runs: runs, loadMilliseconds: loadMilliseconds,
+                      planMilliseconds: planMilliseconds, firstRunMilliseconds: firstRunMilliseconds, latencies: latencies,
+                      arenaBytes: session.arenaBytes, weightBytes: session.constantBytes, peakRSSBytes: peakRSS())
+    }
+}
+
+/// The process's peak resident set size (VmHWM in /proc/self/status), nil where unavailable.
+func peakRSS() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count >= 3, let value = Int(fields[1]), fields[2] == "kB" else { return nil }
+        return value * 1024
+    }
+    return nil
+}

@@ -1,0 +1,237 @@
+import CAllocationCounter
+import Glibc
+import ModelKitCore
+import ModelKitFormat
+@testable import ModelKitRuntime
+import Testing
+
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func floats(_ count: Int) -> [Float] {
+        (0..<count).map { _ in Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+    }
+}
+
+let repositoryRoot: String = {
+    var path = #filePath
+    for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+    return path
+}()
+
+func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    zip(a.floats!, b.floats!).map { abs($0 - $1) }.max() ?? 0
+}
+
+struct WorkerPoolTests {
+    @Test(arguments: [1, 2, 3, 4])
+    func everyTaskRunsExactlyOnce(threads: Int) {
+        let pool = WorkerPool(threads: threads)
+        for tasks in [0, 1, 2, 5, 17] {
+            // Each task touches only its own slot; the pool's join orders the writes before the check.
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(tasks, 1))
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0)
+            // Several jobs in a row reuse the same threads.
+            for _ in 0..<3 {
+                pool.run(tasks: tasks) { task in counts[task] += 1 }
+            }
+            #expect(counts.prefix(tasks).allSatisfy { $0 == 3 }, "\(threads) threads, \(tasks) tasks")
+        }
+    }
+}
+
+/// Multi-threaded sessions against single-threaded ones: each output element is computed by
+/// one worker with the same GEMM, so results agree to float rounding.
+struct ParallelSessionTests {
+    struct ConvCase: Sendable, CustomTestStringConvertible {
+        var input: [Int]
+        var weight: [Int]
+        var attributes: Conv2DAttributes
+        var testDescription: String { "\(input) * \(weight) s\(attributes.strideH) \(attributes.padding)" }
+    }
+
+    static let convCases: [ConvCase] = [
+        ConvCase(input: [8, 28, 28, 1], weight: [32, 3, 3, 1], attributes: Conv2DAttributes(activation: .relu)),
+        ConvCase(input: [1, 28, 28, 8], weight: [16, 3, 3, 8], attributes: Conv2DAttributes(padding: .same)),
+        ConvCase(input: [3, 13, 11, 5], weight: [7, 3, 3, 5], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
+        ConvCase(input: [5, 9, 9, 4], weight: [16, 3, 3, 4], attributes: Conv2DAttributes(dilations: (2, 2), activation: .relu6)),
+        ConvCase(input: [4, 10, 10, 16], weight: [24, 1, 1, 16], attributes: Conv2DAttributes()),
+    ]
+
+    func compare(_ model: Model, input: Tensor) throws {
+        let single = try Session(model: model, options: SessionOptions(threads: 1)).run(input)
+        for threads in [2, 3, 4] {
+            let parallel = try Session(model: model, options: SessionOptions(threads: threads)).run(input)
+            #expect(parallel.shape == single.shape)
+            #expect(maxDifference(parallel, single) <= 1e-5, "\(threads) threads")
+        }
+    }
+
+    @Test(arguments: convCases)
+    func conv2D(_ testCase: ConvCase) throws {
+        var random = SplitMix64(seed: UInt64(testCase.input.reduce(0, +)))
+        let graph = Graph(
+            inputs: [ValueInfo(name: "x", shape: Shape(testCase.input))], outputs: ["y"],
+            nodes: [Node(name: "conv", operation: .conv2D(testCase.attributes), inputs: ["x", "w", "b"], outputs: ["y"])],
+            initializers: ["w": Tensor(shape: Shape(testCase.weight), floats: random.floats(testCase.weight.reduce(1, *))),
+                           "b": Tensor(shape: [testCase.weight[0]], floats: random.floats(testCase.weight[0]))])
+        try compare(Model(graph: graph), input: Tensor(shape: Shape(testCase.input), floats: random.floats(testCase.input.reduce(1, *))))
+    }
+
+    /// (64, 256, 128) splits over columns, (64, 512, 10) over rows, (1, 784, 256) over columns at batch one.
+    @Test(arguments: [(64, 256, 128), (64, 512, 10), (1, 784, 256)])
+    func dense(batch: Int, inputs: Int, outputs: Int) throws {
+        var random = SplitMix64(seed: UInt64(batch * 7 + outputs))
+        let graph = Graph(
+            inputs: [ValueInfo(name: "x", shape: [batch, inputs])], outputs: ["y"],
+            nodes: [Node(name: "dense", operation: .dense(activation: .relu), inputs: ["x", "w", "b"], outputs: ["y"])],
+            initializers: ["w": Tensor(shape: [outputs, inputs], floats: random.floats(outputs * inputs)),
+                           "b": Tensor(shape: [outputs], floats: random.floats(outputs))])
+        try compare(Model(graph: graph), input: Tensor(shape: [batch, inputs], floats: random.floats(batch * inputs)))
+    }
+
+    @Test(arguments: ["tiny-cnn", "fashion-mlp"])
+    func fixtureModels(name: String) throws {
+        let model = try ModelFile.read(path: repositoryRoot + "/Fixtures/models/\(name).mkm")
+        let sample = model.graph.inputs[0].shape.dims.dropFirst()
+        var random = SplitMix64(seed: 5)
+        for batch in [1, 16] {
+            let shape = Shape([batch] + sample)
+            try compare(model, input: Tensor(shape: shape, floats: random.floats(shape.elementCount!)))
+        }
+    }
+
+    /// The row-range convolution on ranges that start and end mid-image equals the whole-batch
+    /// single-thread convolution: the split itself is exact, whatever the thread count.
+    @Test(arguments: convCases)
+    func rowRangesCoverTheConvolution(_ testCase: ConvCase) throws {
+        var random = SplitMix64(seed: 99)
+        let inputShape = Shape(testCase.input), weightShape = Shape(testCase.weight)
+        let input = random.floats(inputShape.elementCount!), weight = random.floats(weightShape.elementCount!)
+        let probe = try Graph(inputs: [ValueInfo(name: "x", shape: inputShape)], outputs: ["y"],
+                              nodes: [Node(name: "c", operation: .conv2D(testCase.attributes), inputs: ["x", "w"], outputs: ["y"])],
+                              initializers: ["w": Tensor(shape: weightShape, floats: weight)]).analyze()
+        let outputShape = probe.values["y"]!.shape
+        let rows = outputShape[0] * outputShape[1] * outputShape[2]
+        let scratchCount = max(1, GemmKernels.conv2DScratchCount(input: inputShape, weight: weightShape, output: outputShape,
+                                                                  attributes: testCase.attributes))
+        var whole = [Float](repeating: 0, count: outputShape.elementCount!)
+        var pieces = [Float](repeating: .nan, count: outputShape.elementCount!)
+        var scratch = [Float](repeating: 0, count: scratchCount)
+        input.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { w in
+                let inputView = TensorView(x.baseAddress!, inputShape), weightView = TensorView(w.baseAddress!, weightShape)
+                whole.withUnsafeMutableBufferPointer { y in
+                    scratch.withUnsafeMutableBufferPointer { s in
+                        GemmKernels.conv2D(input: inputView, weight: weightView, bias: nil, attributes: testCase.attributes,
+                                           output: MutableTensorView(y.baseAddress!, outputShape), scratch: s.baseAddress)
+                    }
+                }
+                pieces.withUnsafeMutableBufferPointer { y in
+                    scratch.withUnsafeMutableBufferPointer { s in
+                        var start = 0
+                        for length in [1, 7, rows / 3 + 5, 13] + [Int](repeating: 29, count: rows) where start < rows {
+                            let end = min(rows, start + length)
+                            ParallelGemm.conv2DRows(start..<end, input: inputView, weight: weightView, bias: nil,
+                                                    attributes: testCase.attributes,
+                                                    output: MutableTensorView(y.baseAddress!, outputShape), scratch: s.baseAddress!)
+                            start = end
+                        }
+                    }
+                }
+            }
+        }
+        let worst = zip(whole, pieces).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-5)
+    }
+}
+
+/// A conv → conv → dense net whose every step runs a GEMM kernel (activations fused), the
+/// path `run(inputs:outputs:)` promises to keep allocation-free. (The reference kernels are
+/// plain loops over generic `Shape` helpers; unoptimised debug builds box those generics, so
+/// they are not part of this check.)
+func gemmNet(batch: Int) -> Model {
+    var random = SplitMix64(seed: 21)
+    let graph = Graph(
+        inputs: [ValueInfo(name: "x", shape: [-1, 12, 12, 3])], outputs: ["y"],
+        nodes: [
+            Node(name: "c1", operation: .conv2D(Conv2DAttributes(padding: .same, activation: .relu)), inputs: ["x", "w1", "b1"], outputs: ["h1"]),
+            Node(name: "c2", operation: .conv2D(Conv2DAttributes(strides: (2, 2), activation: .relu)), inputs: ["h1", "w2", "b2"], outputs: ["h2"]),
+            Node(name: "flat", operation: .flatten(axis: 1), inputs: ["h2"], outputs: ["f"]),
+            Node(name: "fc", operation: .dense(activation: .none), inputs: ["f", "w3", "b3"], outputs: ["y"]),
+        ],
+        initializers: [
+            "w1": Tensor(shape: [16, 3, 3, 3], floats: random.floats(16 * 27)), "b1": Tensor(shape: [16], floats: random.floats(16)),
+            "w2": Tensor(shape: [32, 3, 3, 16], floats: random.floats(32 * 144)), "b2": Tensor(shape: [32], floats: random.floats(32)),
+            "w3": Tensor(shape: [10, 800], floats: random.floats(8000)), "b3": Tensor(shape: [10], floats: random.floats(10)),
+        ])
+    return Model(graph: graph)
+}
+
+/// After the first run at given shapes, `run(inputs:outputs:)` makes no heap allocation, on
+/// the caller's thread or the pool's.
+@Suite(.serialized) struct AllocationTests {
+    @Test(arguments: [1, 2], [1, 16])
+    func noAllocationPerRun(threads: Int, batch: Int) throws {
+        #expect(mk_allocations_supported() == 1)
+        let model = gemmNet(batch: batch)
+        let session = try Session(model: model, options: SessionOptions(threads: threads))
+        #expect(session.stepCount == 3)
+        let shape = Shape([batch, 12, 12, 3])
+        var random = SplitMix64(seed: 3)
+        let values = random.floats(shape.elementCount!)
+        let outputCount = batch * 10
+        let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
+        defer { output.deallocate() }
+        func tracking(_ on: Int32) {
+            // Tasks are claimed by whichever thread comes first: each sleeps so that the others
+            // claim theirs, until every pool thread (and the caller) has run one.
+            let count = session.pool.threadCount
+            var seen: Set<pthread_t> = []
+            let ids = UnsafeMutableBufferPointer<pthread_t>.allocate(capacity: count)
+            defer { ids.deallocate() }
+            while seen.count < count {
+                session.pool.run(tasks: count) { task in
+                    mk_allocations_track_this_thread(on)
+                    ids[task] = pthread_self()
+                    usleep(20_000)
+                }
+                seen.formUnion(ids)
+            }
+        }
+        mk_allocations_lock()
+        defer { mk_allocations_unlock() }
+        tracking(1)
+        defer { tracking(0) }
+        try values.withUnsafeBufferPointer { input in
+            let inputs = [InputBuffer(data: input.baseAddress!, count: input.count, shape: shape)]
+            let outputs = [OutputBuffer(data: output, capacity: outputCount)]
+            for _ in 0..<20 { try session.run(inputs: inputs, outputs: outputs) }  // plans for this batch
+            mk_allocations_begin()
+            for _ in 0..<100 { try session.run(inputs: inputs, outputs: outputs) }
+            let allocations = mk_allocations_end()
+            if threads == 1 {
+                #expect(allocations == 0)
+            } else {
+                // Threads claim tasks dynamically, so a pool thread may first meet a slightly larger
+                // GEMM task late and grow its packing buffers once (at most two per thread). Any
+                // per-run allocation would count at least 100.
+                #expect(allocations <= 2 * threads, "\(allocations) allocations in 100 runs")
+            }
+        }
+        // The convenience API builds dictionaries and arrays: the counter does see allocations.
+        mk_allocations_begin()
+        let result = try session.run(Tensor(shape: shape, floats: values))
+        let allocations = mk_allocations_end()
+        #expect(allocations > 0)
+        #expect(Array(UnsafeBufferPointer(start: output, count: outputCount)) == result.floats!)
+    }
+}
