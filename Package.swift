@@ -20,6 +20,9 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // Ed25519 signatures for models: a C library, so the signing code stays Foundation-free.
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
 
         // protoc-c output for Schemas/*.proto, committed; Tools/generate-schemas rewrites it.
         .target(name: "CModelKitSchema", dependencies: ["CProtobufC"], path: "Sources/CModelKitSchema"),
@@ -44,9 +47,14 @@ let package = Package(
         .target(name: "ModelKitCLI", dependencies: [
             "ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "ModelKitData", "ModelKitTrainer",
             "ModelKitPasses", "ModelKitONNX",
+            "ModelKitSigning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),
+
+        // Signed models: key files, detached .sig files, and a Session that loads only verified bytes.
+        .target(name: "ModelKitSigning", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "CSodium"]),
+        .testTarget(name: "ModelKitSigningTests", dependencies: ["ModelKitSigning", "ModelKitFormat", "ModelKitRuntime"]),
 
         // Tests.
         .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore"]),

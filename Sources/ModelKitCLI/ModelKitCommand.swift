@@ -10,7 +10,8 @@ public struct ModelKitCommand: ParsableCommand {
             66 a file that does not exist; 73 an output file that cannot be written; 70 internal error.
             """,
         version: ModelKitVersion.string,
-        subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, InspectCommand.self, RunCommand.self])
+        subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, InspectCommand.self, RunCommand.self,
+                      KeygenCommand.self, SignCommand.self, VerifyCommand.self])
 
     public init() {}
 }
