@@ -8,6 +8,10 @@ let package = Package(
     products: [
         .executable(name: "modelkit", targets: ["modelkit"]),
         .library(name: "ModelKitRuntime", targets: ["ModelKitRuntime"]),
+        // For the fuzz package (Fuzz/), which builds the readers with -sanitize=fuzzer,address.
+        .library(name: "ModelKitFormat", targets: ["ModelKitFormat"]),
+        .library(name: "ModelKitONNX", targets: ["ModelKitONNX"]),
+        .library(name: "ModelKitData", targets: ["ModelKitData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
