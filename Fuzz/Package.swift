@@ -15,7 +15,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "FuzzDriver", path: "Sources/FuzzDriver"),
-        .executableTarget(name: "fuzz-model", dependencies: ["FuzzDriver", runtime, format], path: "Sources/fuzz-model"),
+        // zstd for fuzz-model's payload mode, which wraps fuzzed protobuf bytes in a valid container.
+        .systemLibrary(name: "CFuzzZstd", path: "Sources/CFuzzZstd", pkgConfig: "libzstd"),
+        .executableTarget(name: "fuzz-model", dependencies: ["FuzzDriver", "CFuzzZstd", runtime, format],
+                          path: "Sources/fuzz-model"),
         .executableTarget(name: "fuzz-onnx", dependencies: ["FuzzDriver", runtime, onnx], path: "Sources/fuzz-onnx"),
         .executableTarget(name: "fuzz-idx", dependencies: ["FuzzDriver", data], path: "Sources/fuzz-idx"),
         .executableTarget(name: "fuzz-npy", dependencies: ["FuzzDriver", data], path: "Sources/fuzz-npy"),
