@@ -11,6 +11,10 @@ let package = Package(
         // The C API (Sources/CModelKitAPI/include/modelkit.h) as a shared and a static library.
         .library(name: "modelkit_c", type: .dynamic, targets: ["ModelKitC"]),
         .library(name: "modelkit_c_static", type: .static, targets: ["ModelKitC"]),
+        // For the fuzz package (Fuzz/), which builds the readers with -sanitize=fuzzer,address.
+        .library(name: "ModelKitFormat", targets: ["ModelKitFormat"]),
+        .library(name: "ModelKitONNX", targets: ["ModelKitONNX"]),
+        .library(name: "ModelKitData", targets: ["ModelKitData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,6 +27,9 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // Ed25519 signatures for models: a C library, so the signing code stays Foundation-free.
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
 
         // protoc-c output for Schemas/*.proto, committed; Tools/generate-schemas rewrites it.
         .target(name: "CModelKitSchema", dependencies: ["CProtobufC"], path: "Sources/CModelKitSchema"),
@@ -49,9 +56,14 @@ let package = Package(
         .target(name: "ModelKitCLI", dependencies: [
             "ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "ModelKitData", "ModelKitTrainer",
             "ModelKitPasses", "ModelKitONNX",
+            "ModelKitSigning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"]),
+
+        // Signed models: key files, detached .sig files, and a Session that loads only verified bytes.
+        .target(name: "ModelKitSigning", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "CSodium"]),
+        .testTarget(name: "ModelKitSigningTests", dependencies: ["ModelKitSigning", "ModelKitFormat", "ModelKitRuntime"]),
 
         // Tests.
         .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore"]),

@@ -36,6 +36,10 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(name: .customLong("require-signature"),
+            help: ArgumentHelp("Refuse the model unless MODEL.sig is a valid signature by this public key.", valueName: "PUB"))
+    var requireSignature: String?
+
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard IDXSplit(rawValue: split) != nil else { throw ValidationError("--split must be 'train' or 'test'") }
@@ -45,7 +49,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let loaded = try LoadedModel(path: model)
+            let loaded = try LoadedModel(path: model, requireSignature: requireSignature)
             let dataset: IDXDataset
             if let images, let labels {
                 dataset = try IDXDataset.load(images: images, labels: labels)

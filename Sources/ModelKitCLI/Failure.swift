@@ -50,6 +50,8 @@ func describe(_ error: Error) -> (String, Int32) {
         }
     case DataError.file(let error):
         return describe(error)
+    case FormatError.io(let error):
+        return describe(error)  // a model that cannot be written is exit 73, not "invalid data"
     case DataError.missingFiles:
         return ("\(error)", ExitStatus.noInput)
     case let error as CustomStringConvertible:

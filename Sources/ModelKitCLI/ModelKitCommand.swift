@@ -11,7 +11,7 @@ public struct ModelKitCommand: ParsableCommand {
             """,
         version: ModelKitVersion.string,
         subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, QuantizeCommand.self, InspectCommand.self,
-                      RunCommand.self, BenchCommand.self])
+                      RunCommand.self, BenchCommand.self, KeygenCommand.self, SignCommand.self, VerifyCommand.self])
 
     public init() {}
 }

@@ -38,6 +38,10 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(name: .customLong("require-signature"),
+            help: ArgumentHelp("Refuse the model unless MODEL.sig is a valid signature by this public key.", valueName: "PUB"))
+    var requireSignature: String?
+
     func validate() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -47,7 +51,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let loaded = try LoadedModel(path: model)
+            let loaded = try LoadedModel(path: model, requireSignature: requireSignature)
             let selection: Range<Int>? = try index.map { $0..<($0 + 1) } ?? range.map(parseRange)
             let batch = try ModelInput.load(path: input, selection: selection, model: loaded.model)
             let session = try Session(model: loaded.model, options: SessionOptions(threads: threads))

@@ -89,11 +89,13 @@ public enum FileSystem {
 
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
     /// then fsync of the directory. A reader sees the old file or the whole new one, never a part.
-    public static func writeFileAtomically(_ path: String, bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try writeFileAtomically(path, buffer: $0) }
+    /// `mode` is the new file's permission bits (0o600 for a secret key); the temporary file is
+    /// created 0600 by mkstemp, so secret bytes are never readable by others, even briefly.
+    public static func writeFileAtomically(_ path: String, bytes: [UInt8], mode: UInt32 = 0o644) throws {
+        try bytes.withUnsafeBytes { try writeFileAtomically(path, buffer: $0, mode: mode) }
     }
 
-    public static func writeFileAtomically(_ path: String, buffer: UnsafeRawBufferPointer) throws {
+    public static func writeFileAtomically(_ path: String, buffer: UnsafeRawBufferPointer, mode: UInt32 = 0o644) throws {
         let directory = parentDirectory(of: path)
         var template = Array("\(directory)/.\(baseName(of: path)).tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -115,7 +117,7 @@ public enum FileSystem {
             }
             offset += count
         }
-        guard fchmod(fd, 0o644) == 0, fsync(fd) == 0 else {
+        guard fchmod(fd, mode_t(mode)) == 0, fsync(fd) == 0 else {
             throw FileError.writeFailed(path: path, reason: errorText(errno))
         }
         finished = true
