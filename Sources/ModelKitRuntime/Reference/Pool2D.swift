@@ -22,37 +22,9 @@ extension ReferenceKernels {
         }
     }
 
-    /// Walks every output cell and hands `reduce` the real input values of its window, plus the
-    /// number of window cells that lie inside the padded input (real cells + padding cells).
     private static func pool2D(input x: TensorView, attributes a: Pool2DAttributes, output y: MutableTensorView,
                                reduce: (_ cells: [Float], _ paddedCount: Int) -> Float) {
-        let (batch, height, width, channels) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (outHeight, outWidth) = (y.shape[1], y.shape[2])
-        let pad = a.padding.resolve(height: height, width: width, kernel: (a.kernelH, a.kernelW),
-                                    stride: (a.strideH, a.strideW))
-        var cells: [Float] = []
-        cells.reserveCapacity(a.kernelH * a.kernelW)
-        for n in 0..<batch {
-            for oy in 0..<outHeight {
-                for ox in 0..<outWidth {
-                    for c in 0..<channels {
-                        cells.removeAll(keepingCapacity: true)
-                        var paddedCount = 0
-                        for ky in 0..<a.kernelH {
-                            let iy = oy * a.strideH - pad.top + ky
-                            if iy < -pad.top || iy >= height + pad.bottom { continue }
-                            for kx in 0..<a.kernelW {
-                                let ix = ox * a.strideW - pad.left + kx
-                                if ix < -pad.left || ix >= width + pad.right { continue }
-                                paddedCount += 1
-                                if iy < 0 || iy >= height || ix < 0 || ix >= width { continue }
-                                cells.append(x.data[((n * height + iy) * width + ix) * channels + c])
-                            }
-                        }
-                        y.data[((n * outHeight + oy) * outWidth + ox) * channels + c] = reduce(cells, paddedCount)
-                    }
-                }
-            }
-        }
+        PoolWindows.pool(input: x.data, inputShape: x.shape, output: y.data, outputShape: y.shape, attributes: a,
+                         reduce: reduce)
     }
 }
