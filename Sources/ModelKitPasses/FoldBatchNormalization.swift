@@ -7,23 +7,13 @@ import ModelKitCore
 /// Applies only when the Conv2D/Dense has no fused activation, its output is read by the
 /// BatchNormalization alone and is not a graph output, and the weight, bias and the four
 /// statistics are float initializers.
-public struct FoldBatchNormalization: GraphPass {
+public struct FoldBatchNormalization: SingleRewritePass {
     public let name = "fold-batchnorm"
     public let summary = "fold BatchNormalization into the preceding Conv2D/Dense weights and bias"
 
     public init() {}
 
-    public func run(_ graph: Graph) throws -> PassResult {
-        var current = graph
-        var rewrites = 0
-        while let next = foldOne(current) {
-            current = next
-            rewrites += 1
-        }
-        return PassResult(graph: current, rewrites: rewrites)
-    }
-
-    private func foldOne(_ graph: Graph) -> Graph? {
+    public func rewriteOne(_ graph: Graph) throws -> Graph? {
         let index = GraphIndex(graph)
         for (bnIndex, node) in graph.nodes.enumerated() {
             guard case .batchNormalization(let epsilon) = node.operation,

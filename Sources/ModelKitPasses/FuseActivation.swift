@@ -3,23 +3,13 @@ import ModelKitCore
 /// Fuses a standalone ReLU, Clip (ReLU6 included) or LeakyReLU into the Conv2D, Dense or Add
 /// that feeds it, when that op has no fused activation yet and its output is read by the
 /// activation alone and is not a graph output.
-public struct FuseActivation: GraphPass {
+public struct FuseActivation: SingleRewritePass {
     public let name = "fuse-activation"
     public let summary = "fuse ReLU/Clip/LeakyReLU into the preceding Conv2D/Dense/Add"
 
     public init() {}
 
-    public func run(_ graph: Graph) throws -> PassResult {
-        var current = graph
-        var rewrites = 0
-        while let next = fuseOne(current) {
-            current = next
-            rewrites += 1
-        }
-        return PassResult(graph: current, rewrites: rewrites)
-    }
-
-    private func fuseOne(_ graph: Graph) -> Graph? {
+    public func rewriteOne(_ graph: Graph) throws -> Graph? {
         let index = GraphIndex(graph)
         for (activationIndex, node) in graph.nodes.enumerated() {
             guard let activation = FusedActivation(fusing: node.operation),

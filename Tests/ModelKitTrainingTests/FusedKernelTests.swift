@@ -179,16 +179,7 @@ import Testing
         try network.backward(result.gradient)
         for parameter in network.trainableParameters {
             let analytic = parameter.gradient
-            var numeric = [Double](repeating: 0, count: parameter.count)
-            for i in 0..<parameter.count {
-                let original = parameter.value[i]
-                parameter.value[i] = original + 1e-3
-                let plus = try loss()
-                parameter.value[i] = original - 1e-3
-                let minus = try loss()
-                parameter.value[i] = original
-                numeric[i] = (plus - minus) / 2e-3
-            }
+            let numeric = try GradientCheck.numericGradient(of: parameter, step: 1e-3, loss: loss)
             #expect(GradientCheck.relativeError(analytic, numeric) < 2e-2, "\(parameter.name)")
         }
     }

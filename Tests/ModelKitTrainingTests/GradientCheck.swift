@@ -54,19 +54,25 @@ enum GradientCheck {
             errors["input\(index)"] = relativeError(inputGradients[index].values, numeric)
         }
         for (parameter, analytic) in parameterGradients {
-            var numeric = [Double](repeating: 0, count: parameter.count)
-            for i in 0..<parameter.count {
-                let original = parameter.value[i]
-                parameter.value[i] = original + eps
-                let plus = loss(try run(inputs), r)
-                parameter.value[i] = original - eps
-                let minus = loss(try run(inputs), r)
-                parameter.value[i] = original
-                numeric[i] = (plus - minus) / (2 * Double(eps))
-            }
+            let numeric = try numericGradient(of: parameter, step: eps) { loss(try run(inputs), r) }
             errors[parameter.name] = relativeError(analytic, numeric)
         }
         return errors
+    }
+
+    /// Central differences of `loss` with respect to every value of `parameter`.
+    static func numericGradient(of parameter: Parameter, step: Float, loss: () throws -> Double) rethrows -> [Double] {
+        var numeric = [Double](repeating: 0, count: parameter.count)
+        for i in 0..<parameter.count {
+            let original = parameter.value[i]
+            parameter.value[i] = original + step
+            let plus = try loss()
+            parameter.value[i] = original - step
+            let minus = try loss()
+            parameter.value[i] = original
+            numeric[i] = (plus - minus) / (2 * Double(step))
+        }
+        return numeric
     }
 
     /// Random values in [-1, 1) kept at least `margin` away from every point in `kinks`.

@@ -148,16 +148,7 @@ import Testing
         try network.backward(result.gradient)
         for parameter in network.trainableParameters {
             let analytic = parameter.gradient
-            var numeric = [Double](repeating: 0, count: parameter.count)
-            for i in 0..<parameter.count {
-                let original = parameter.value[i]
-                parameter.value[i] = original + 1e-2
-                let plus = try loss()
-                parameter.value[i] = original - 1e-2
-                let minus = try loss()
-                parameter.value[i] = original
-                numeric[i] = (plus - minus) / 2e-2
-            }
+            let numeric = try GradientCheck.numericGradient(of: parameter, step: 1e-2, loss: loss)
             let error = GradientCheck.relativeError(analytic, numeric)
             #expect(error < 2e-2, "\(parameter.name): relative error \(error)")
         }
