@@ -63,14 +63,15 @@ let package = Package(
 
         // Signed models: key files, detached .sig files, and a Session that loads only verified bytes.
         .target(name: "ModelKitSigning", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "CSodium"]),
-        .testTarget(name: "ModelKitSigningTests", dependencies: ["ModelKitSigning", "ModelKitFormat", "ModelKitRuntime"]),
+        .testTarget(name: "ModelKitSigningTests", dependencies: ["ModelKitTestSupport", "ModelKitSigning", "ModelKitFormat", "ModelKitRuntime"]),
 
-        // Tests.
+        // Tests, and the helpers they share (repository paths, temporary directories, processes).
+        .target(name: "ModelKitTestSupport", path: "Tests/ModelKitTestSupport"),
         .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore"]),
-        .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitFormat", "ModelKitRuntime"]),
+        .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitTestSupport", "ModelKitFormat", "ModelKitRuntime"]),
         .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitRuntime", "ModelKitFormat"]),
         .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
-        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitCLI", "ModelKitFormat", "ModelKitData"]),
+        .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitTestSupport", "ModelKitCLI", "ModelKitFormat", "ModelKitData"]),
         .testTarget(name: "ModelKitONNXTests", dependencies: ["ModelKitONNX", "ModelKitRuntime"]),
 
         // Training compute: SIMD GEMM with runtime dispatch, layers with backward, optimizers.
@@ -78,7 +79,7 @@ let package = Package(
         .target(name: "ModelKitTraining", dependencies: ["ModelKitCore", "CModelKitKernels"]),
         // The training loop, model specs, checkpoints and resume.
         .target(name: "ModelKitTrainer", dependencies: ["ModelKitCore", "ModelKitTraining", "ModelKitFormat", "ModelKitData"]),
-        .testTarget(name: "ModelKitTrainerTests", dependencies: ["ModelKitTrainer", "ModelKitFormat", "ModelKitData"]),
+        .testTarget(name: "ModelKitTrainerTests", dependencies: ["ModelKitTestSupport", "ModelKitTrainer", "ModelKitFormat", "ModelKitData"]),
         .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
         .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels", "CZlib"],
                           path: "Tools/TrainingBenchmark"),
@@ -87,11 +88,11 @@ let package = Package(
         // @_cdecl implementation over Session.
         .target(name: "CModelKitAPI", path: "Sources/CModelKitAPI"),
         .target(name: "ModelKitC", dependencies: ["CModelKitAPI", "ModelKitCore", "ModelKitFormat", "ModelKitRuntime"]),
-        .testTarget(name: "ModelKitCTests", dependencies: ["ModelKitC", "CModelKitAPI", "ModelKitData", "CAllocationCounter"]),
+        .testTarget(name: "ModelKitCTests", dependencies: ["ModelKitTestSupport", "ModelKitC", "CModelKitAPI", "ModelKitData", "CAllocationCounter"]),
         // Test support: counts heap allocations by interposing malloc & co. (glibc).
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "ModelKitRuntimeParallelTests",
-                    dependencies: ["ModelKitRuntime", "ModelKitFormat", "ModelKitCore", "CAllocationCounter"]),
+                    dependencies: ["ModelKitTestSupport", "ModelKitRuntime", "ModelKitFormat", "ModelKitCore", "CAllocationCounter"]),
         .testTarget(name: "ModelKitONNXExportTests", dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat"]),
     ]
 )

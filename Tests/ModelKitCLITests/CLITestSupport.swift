@@ -1,13 +1,5 @@
 import Foundation
-
-/// The repository root, found from this file's path.
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
-
-func fixture(_ relative: String) -> String { repositoryRoot + "/Fixtures/" + relative }
+@_exported import ModelKitTestSupport
 
 let fashionMNIST = "/usr/share/datasets/fashion-mnist"
 let fashionTestImages = fashionMNIST + "/t10k-images-idx3-ubyte.gz"
@@ -20,11 +12,7 @@ let modelkitBinary: String = {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
 }()
 
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+typealias CommandResult = ProcessResult
 
 /// Runs the real `modelkit` binary, as a user would.
 func modelkit(_ arguments: String...) throws -> CommandResult {
@@ -32,23 +20,6 @@ func modelkit(_ arguments: String...) throws -> CommandResult {
 }
 
 func modelkit(arguments: [String]) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: modelkitBinary)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read before waiting so a large output cannot fill the pipe and block the child.
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
+    try runProcess(modelkitBinary, arguments)
 }
 
-func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "modelkit-cli-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}

@@ -1,14 +1,6 @@
 import CModelKitAPI
 import Foundation
-
-/// The repository root, found from this file's path.
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
-
-func fixture(_ relative: String) -> String { repositoryRoot + "/Fixtures/" + relative }
+@_exported import ModelKitTestSupport
 
 /// The build products directory (where the test bundle, `modelkit` and libmodelkit_c.so live).
 let productsDirectory: String = {
@@ -16,33 +8,6 @@ let productsDirectory: String = {
     if FileManager.default.fileExists(atPath: bundle + "/libmodelkit_c.so") { return bundle }
     return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
 }()
-
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
-}
-
-func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "modelkit-c-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 var lastError: String { String(cString: mk_last_error_message()) }
 

@@ -2,15 +2,12 @@ import Foundation
 import ModelKitCore
 import Testing
 @testable import ModelKitFormat
+@_exported import ModelKitTestSupport
 
 /// Paths, temporary directories and deterministic data shared by the format tests.
 enum TestSupport {
     /// The repository root, found from this file's path (Tests/ModelKitFormatTests/Support.swift).
-    static let repositoryRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
+    static var repositoryRoot: String { ModelKitTestSupport.repositoryRoot }
 
     static func path(_ relative: String) -> String { repositoryRoot + "/" + relative }
     static func corruptFixture(_ name: String) -> String { path("Fixtures/corrupt/\(name)") }

@@ -4,6 +4,7 @@ import ModelKitCore
 import ModelKitFormat
 @testable import ModelKitRuntime
 import Testing
+@_exported import ModelKitTestSupport
 
 struct SplitMix64 {
     var state: UInt64
@@ -20,11 +21,6 @@ struct SplitMix64 {
     }
 }
 
-let repositoryRoot: String = {
-    var path = #filePath
-    for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
-    return path
-}()
 
 func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
     zip(a.floats!, b.floats!).map { abs($0 - $1) }.max() ?? 0

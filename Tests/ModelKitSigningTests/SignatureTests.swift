@@ -4,12 +4,8 @@ import ModelKitFormat
 import ModelKitRuntime
 import Testing
 @testable import ModelKitSigning
+@_exported import ModelKitTestSupport
 
-private let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
 private let tinyCNN = repositoryRoot + "/Fixtures/models/tiny-cnn.mkm"
 
 private func hex(_ text: String) -> [UInt8] { Hex.decode(Array(text.utf8))! }

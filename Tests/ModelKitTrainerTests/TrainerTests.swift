@@ -4,6 +4,7 @@ import ModelKitFormat
 import ModelKitTrainer
 import ModelKitTraining
 import Testing
+@_exported import ModelKitTestSupport
 
 /// 8×8 one-channel images whose class is which quadrant is brightest, with noise.
 func quadrantData(count: Int, seed: UInt64) -> TrainingData {
@@ -38,11 +39,6 @@ func smallSpec() -> ModelSpec {
     ])
 }
 
-func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "modelkit-trainer-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 struct TrainerTests {
     @Test func resumingFromAMidEpochCheckpointReproducesTheUninterruptedRun() throws {
