@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "ModelKitTestSupport", path: "Tests/ModelKitTestSupport"),
         .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore"]),
         .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitTestSupport", "ModelKitFormat", "ModelKitRuntime"]),
-        .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitRuntime", "ModelKitFormat"]),
+        .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitTestSupport", "ModelKitRuntime", "ModelKitFormat"]),
         .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
         .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitTestSupport", "ModelKitCLI", "ModelKitFormat", "ModelKitData"]),
         .testTarget(name: "ModelKitONNXTests", dependencies: ["ModelKitONNX", "ModelKitRuntime"]),

@@ -42,30 +42,6 @@ enum TestSupport {
     }
 }
 
-/// SplitMix64: a small deterministic generator so fixtures and tests are reproducible.
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [-scale, scale), exactly representable (24 random bits).
-    mutating func float(scale: Float = 1) -> Float {
-        let unit = Float(next() >> 40) / Float(1 << 24)
-        return (unit * 2 - 1) * scale
-    }
-
-    mutating func floats(_ count: Int, scale: Float = 1) -> [Float] {
-        (0..<count).map { _ in float(scale: scale) }
-    }
-}
 
 /// A minimal protobuf wire-format writer, independent of protobuf-c, for payloads the Swift model
 /// cannot express (an op from a newer writer) and for checking field numbers against FORMAT.md.

@@ -1,4 +1,5 @@
 import Testing
+@_exported import ModelKitTestSupport
 @testable import ModelKitRuntime
 
 struct MemoryPlannerTests {
@@ -45,17 +46,3 @@ struct MemoryPlannerTests {
     }
 }
 
-/// Small deterministic generator for tests (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
-    mutating func floats(_ count: Int) -> [Float] { (0..<count).map { _ in nextFloat() } }
-}

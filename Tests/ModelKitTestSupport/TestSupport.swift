@@ -39,3 +39,30 @@ public func runProcess(_ executable: String, _ arguments: [String]) throws -> Pr
     return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: stderr, as: UTF8.self))
 }
+
+/// SplitMix64: a small deterministic generator so fixtures and tests are reproducible.
+public struct SplitMix64 {
+    public var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [-scale, scale), exactly representable (24 random bits).
+    public mutating func float(scale: Float = 1) -> Float {
+        let unit = Float(next() >> 40) / Float(1 << 24)
+        return (unit * 2 - 1) * scale
+    }
+
+    public mutating func nextFloat() -> Float { float() }
+
+    public mutating func floats(_ count: Int, scale: Float = 1) -> [Float] {
+        (0..<count).map { _ in float(scale: scale) }
+    }
+}
