@@ -75,9 +75,7 @@ struct TrainCommand: ParsableCommand {
 
             var resumed: (model: Model, path: String)?
             if let resume {
-                let path = FileSystem.isDirectory(resume) ? CheckpointDirectory.latest(in: resume) : resume
-                guard let path else { throw CommandFailure(description: "\(resume): no checkpoint-*.mkc to resume from", status: ExitStatus.noInput) }
-                resumed = (try LoadedModel(path: path).model, path)
+                resumed = try loadResumeCheckpoint(resume)
             }
             let recipe = try resumed.map { try recipeOf(checkpoint: $0.model, path: $0.path) } ?? freshRecipe(imageShape: [trainSet.rows, trainSet.columns, 1])
             let classes = try recipe.spec.build(seed: 0).outputShape.last ?? 0
@@ -93,6 +91,9 @@ struct TrainCommand: ParsableCommand {
             let trainer = try resumed.map { try Trainer(resuming: $0.model, source: $0.path, trainingCount: training.count) }
                 ?? Trainer(recipe: recipe, trainingCount: training.count)
             try FileManager.default.createDirectory(atPath: checkpointDir, withIntermediateDirectories: true)
+            for path in CheckpointDirectory.removeStaleTemporaryFiles(in: checkpointDir) {
+                printError("removed \(path): left by an interrupted checkpoint write")
+            }
             let policy = CheckpointPolicy(directory: checkpointDir, everySteps: checkpointEvery, keepLast: keep)
 
             print("training \(resumed == nil ? "" : "(resumed from \(resumed!.path), epoch \(trainer.epoch + 1) step \(trainer.stepInEpoch)) ")"
@@ -174,6 +175,27 @@ struct TrainCommand: ParsableCommand {
             throw CommandFailure.data("model gives \(network.outputShape) outputs per sample, but there are \(classNames.count) classes")
         }
         return recipe
+    }
+
+    /// The checkpoint to resume from: `resume` itself if it is a file; for a directory, the newest
+    /// checkpoint that loads. A newer one that does not load (damaged on disk after it was written)
+    /// is named on stderr and skipped, so one bad file does not strand a long run.
+    func loadResumeCheckpoint(_ resume: String) throws -> (model: Model, path: String) {
+        guard FileSystem.isDirectory(resume) else { return (try LoadedModel(path: resume).model, resume) }
+        let candidates = CheckpointDirectory.checkpoints(in: resume)
+        guard !candidates.isEmpty else {
+            throw CommandFailure(description: "\(resume): no checkpoint-*.mkc to resume from", status: ExitStatus.noInput)
+        }
+        var firstFailure: Error?
+        for path in candidates.reversed() {
+            do {
+                return (try LoadedModel(path: path).model, path)
+            } catch {
+                printError("skipping \(path): \(error)")
+                firstFailure = firstFailure ?? error
+            }
+        }
+        throw firstFailure!
     }
 
     func recipeOf(checkpoint: Model, path: String) throws -> TrainingRecipe {

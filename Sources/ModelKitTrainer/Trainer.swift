@@ -269,6 +269,29 @@ public enum CheckpointDirectory {
     /// The newest checkpoint in `directory`, if any.
     public static func latest(in directory: String) -> String? { checkpoints(in: directory).last }
 
+    /// Removes the temporary files that atomic writes leave behind when the process is killed
+    /// between creating the temporary file and renaming it (`.NAME.mkc.tmp-XXXXXX`). Call it only
+    /// when no write into `directory` is in flight: at the start of a run. Returns what it removed.
+    @discardableResult
+    public static func removeStaleTemporaryFiles(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var removed: [String] = []
+        for name in names where isStaleTemporaryName(name) {
+            let path = directory + "/" + name
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
+        return removed.sorted()
+    }
+
+    /// `.checkpoint-….mkc.tmp-XXXXXX` or `.best.mkc.tmp-XXXXXX`: the temporary names of
+    /// `FileSystem.writeFileAtomically` for the files a run writes, and nothing else.
+    static func isStaleTemporaryName(_ name: String) -> Bool {
+        guard let marker = name.range(of: ".mkc.tmp-") else { return false }
+        let target = name[name.index(after: name.startIndex)..<marker.lowerBound]
+        return name.hasPrefix(".") && (target.hasPrefix("checkpoint-") || target == "best")
+            && name[marker.upperBound...].count == 6
+    }
+
     static func prune(_ directory: String, keepLast: Int) throws {
         for path in checkpoints(in: directory).dropLast(keepLast) {
             try? FileManager.default.removeItem(atPath: path)

@@ -72,6 +72,39 @@ struct TrainCLITests {
         #expect(object["labels"] as? [String] == ["tl", "tr", "bl", "br"])
     }
 
+    /// What a kill in the middle of a checkpoint write, or a later bit rot, leaves in a run
+    /// directory must not stop `--resume DIR`: stale temporary files go, a damaged newest
+    /// checkpoint is skipped for the one before it.
+    @Test func resumeFromDirectorySkipsDamageAndCleansTemporaries() throws {
+        let directory = try temporaryDirectory()
+        try writeQuadrantDataset(directory: directory, trainCount: 96, testCount: 16)
+        let checkpoints = directory + "/ckpt"
+        let common = ["--data", directory, "--model", "mlp", "--batch-size", "16", "--threads", "1"]
+        let first = try modelkit(arguments: ["train"] + common + ["--epochs", "2", "--checkpoint-dir", checkpoints,
+                                                                     "--keep", "5", "-o", directory + "/two.mkc"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let saved = CheckpointDirectoryListing(checkpoints)
+        #expect(saved.checkpoints == ["checkpoint-e001-s0000006.mkc", "checkpoint-e002-s0000012.mkc"])
+
+        // Damage the newest checkpoint and leave temporaries as a killed write would.
+        var newest = try Array(Data(contentsOf: URL(fileURLWithPath: checkpoints + "/checkpoint-e002-s0000012.mkc")))
+        newest[newest.count / 2] ^= 0x40
+        try Data(newest).write(to: URL(fileURLWithPath: checkpoints + "/checkpoint-e002-s0000012.mkc"))
+        for stale in [".checkpoint-e003-s0000018.mkc.tmp-Ab12Cd", ".best.mkc.tmp-xY34zW"] {
+            try Data([1, 2, 3]).write(to: URL(fileURLWithPath: checkpoints + "/" + stale))
+        }
+        try Data([9]).write(to: URL(fileURLWithPath: checkpoints + "/.notes.tmp-keepme"))
+
+        let resumed = try modelkit(arguments: ["train"] + common + ["--epochs", "3", "--resume", checkpoints,
+                                                                       "--checkpoint-dir", checkpoints, "-o", directory + "/three.mkc"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("skipping \(checkpoints)/checkpoint-e002-s0000012.mkc"), "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("resumed from \(checkpoints)/checkpoint-e001-s0000006.mkc"), "\(resumed.stdout)")
+        #expect(resumed.stderr.contains("left by an interrupted checkpoint write"))
+        let after = CheckpointDirectoryListing(checkpoints)
+        #expect(after.hidden == [".notes.tmp-keepme"], "only the run's own temporaries are removed")
+    }
+
     @Test func badInputIsAClearError() throws {
         let directory = try temporaryDirectory()
         try writeQuadrantDataset(directory: directory, trainCount: 20, testCount: 10)
@@ -116,5 +149,17 @@ struct TrainCLITests {
             #expect(result.stderr.contains(mention), "\(name): \(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1)
         }
+    }
+}
+
+/// The names in a checkpoint directory, split into checkpoints and hidden files.
+struct CheckpointDirectoryListing {
+    let checkpoints: [String]
+    let hidden: [String]
+
+    init(_ directory: String) {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        checkpoints = names.filter { $0.hasPrefix("checkpoint-") }
+        hidden = names.filter { $0.hasPrefix(".") }
     }
 }
