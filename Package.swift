@@ -80,7 +80,7 @@ let package = Package(
         // The training loop, model specs, checkpoints and resume.
         .target(name: "ModelKitTrainer", dependencies: ["ModelKitCore", "ModelKitTraining", "ModelKitFormat", "ModelKitData"]),
         .testTarget(name: "ModelKitTrainerTests", dependencies: ["ModelKitTestSupport", "ModelKitTrainer", "ModelKitFormat", "ModelKitData"]),
-        .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
+        .testTarget(name: "ModelKitTrainingTests", dependencies: ["ModelKitTestSupport", "ModelKitTraining", "CModelKitKernels", "ModelKitCore"]),
         .executableTarget(name: "TrainingBenchmark", dependencies: ["ModelKitTraining", "CModelKitKernels", "CZlib"],
                           path: "Tools/TrainingBenchmark"),
         .testTarget(name: "ModelKitPassesTests", dependencies: ["ModelKitPasses", "ModelKitRuntime"]),

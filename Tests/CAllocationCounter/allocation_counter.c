@@ -2,7 +2,17 @@
 
 #include <stdlib.h>  // Defines __GLIBC__ through features.h.
 
-#if defined(__GLIBC__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MK_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define MK_UNDER_ASAN 1
+#endif
+
+// Under AddressSanitizer the interposer would hand ASan's allocations to glibc's free: off there.
+#if defined(__GLIBC__) && !defined(MK_UNDER_ASAN)
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

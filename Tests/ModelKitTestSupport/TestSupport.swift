@@ -7,6 +7,10 @@ public let repositoryRoot: String = {
     return url.path
 }()
 
+/// Whether this process runs under AddressSanitizer (Tools/sanitize): its runtime exports
+/// `__asan_init`. Tests that replace or tune malloc cannot run under it, since ASan owns malloc.
+public let addressSanitizerIsActive: Bool = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+
 /// The path of a file under `Fixtures/`.
 public func fixture(_ relative: String) -> String { repositoryRoot + "/Fixtures/" + relative }
 

@@ -1,7 +1,5 @@
 import CModelKitKernels
-#if canImport(Glibc)
-import Glibc
-#endif
+import ModelKitTestSupport
 import Testing
 @testable import ModelKitTraining
 
@@ -159,11 +157,3 @@ let gemmCases: [GemmCase] = {
     }
 }
 
-/// Whether this process runs under AddressSanitizer: its runtime exports `__asan_init`.
-let addressSanitizerIsActive: Bool = {
-    #if canImport(Glibc)
-    return dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
-    #else
-    return false
-    #endif
-}()
