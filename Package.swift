@@ -93,6 +93,7 @@ let package = Package(
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "ModelKitRuntimeParallelTests",
                     dependencies: ["ModelKitTestSupport", "ModelKitRuntime", "ModelKitFormat", "ModelKitCore", "CAllocationCounter"]),
-        .testTarget(name: "ModelKitONNXExportTests", dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat"]),
+        .testTarget(name: "ModelKitONNXExportTests",
+                    dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat", "ModelKitPasses"]),
     ]
 )

@@ -6,7 +6,7 @@ public enum ONNXExportError: Error, Hashable, Sendable, CustomStringConvertible 
     case invalidGraph(GraphError)
     /// A node uses a form the exporter cannot express in ONNX.
     case unsupportedNode(node: String, op: String, reason: String)
-    /// Tensors of this element type (quantized models) are not exported.
+    /// Tensors of this element type (uint8) are not exported.
     case unsupportedDType(name: String, dtype: DType)
     /// A graph output the exporter cannot name as ONNX requires.
     case unsupportedOutput(name: String, reason: String)
@@ -20,7 +20,7 @@ public enum ONNXExportError: Error, Hashable, Sendable, CustomStringConvertible 
         case .unsupportedNode(let node, let op, let reason):
             return "node '\(node)' (\(op)) cannot be exported to ONNX: \(reason)"
         case .unsupportedDType(let name, let dtype):
-            return "tensor '\(name)' is \(dtype); only float32 models can be exported to ONNX"
+            return "tensor '\(name)' is \(dtype); ONNX export takes float32, int8 and int32 tensors"
         case .unsupportedOutput(let name, let reason):
             return "graph output '\(name)' cannot be exported to ONNX: \(reason)"
         case .encodingFailed(let reason):

@@ -11,7 +11,8 @@ import ModelKitCore
 /// The ONNX model's interface mirrors what `ONNXImporter` expects: a 4-D graph input is
 /// declared NCHW (`[N,C,H,W]`, the modelkit input transposed); every graph output has exactly
 /// the modelkit output's shape and element order. Labels and input normalisation travel as
-/// `metadata_props` (`modelkit.labels`, `modelkit.normalization`).
+/// `metadata_props` (`modelkit.labels`, `modelkit.normalization`). An int8 model keeps its
+/// interface dtypes: float inputs and outputs stay FLOAT, `--int8-io` ones become INT8.
 public enum ONNXExporter {
     public static let opsetVersion: Int64 = 17
     public static let irVersion: Int64 = 8
@@ -19,9 +20,10 @@ public enum ONNXExporter {
     public static let labelsKey = "modelkit.labels"
     public static let normalizationKey = "modelkit.normalization"
 
-    /// The serialized ONNX ModelProto of `model` (an fp32 model or checkpoint; training state is not exported).
+    /// The serialized ONNX ModelProto of `model`: an fp32 model or checkpoint (training state is
+    /// not exported) or an int8 model, written in QDQ form (see `ONNXGraphBuilder+QDQ`).
     public static func export(_ model: Model) throws -> [UInt8] {
-        for (name, tensor) in model.graph.initializers.sorted(by: { $0.key < $1.key }) where tensor.floats == nil {
+        for (name, tensor) in model.graph.initializers.sorted(by: { $0.key < $1.key }) where tensor.dtype == .uint8 {
             throw ONNXExportError.unsupportedDType(name: name, dtype: tensor.dtype)
         }
         let analysis: GraphAnalysis

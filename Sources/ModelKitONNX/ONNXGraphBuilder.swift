@@ -22,9 +22,9 @@ final class ONNXGraphBuilder {
     private(set) var outputs: [ONNXOutValueInfo] = []
 
     /// Run-time value -> (ONNX name, form) of its first emitted version.
-    private var defined: [String: (name: String, form: Form)] = [:]
+    var defined: [String: (name: String, form: Form)] = [:]
     /// "value|form" -> ONNX name, for conversions and constants already emitted.
-    private var converted: [String: String] = [:]
+    var converted: [String: String] = [:]
     private var usedNames: Set<String> = []
     private let graphOutputs: Set<String>
 
@@ -39,11 +39,11 @@ final class ONNXGraphBuilder {
     func build() throws {
         let dynamic = graph.inputs.contains { $0.shape.dims.first == -1 }
         for input in graph.inputs {
-            guard input.dtype == .float32 else { throw ONNXExportError.unsupportedDType(name: input.name, dtype: input.dtype) }
+            let elementType = try Self.elementType(input.dtype, name: input.name)
             var dims: [ONNXOutDimension] = input.shape.dims.map { $0 == -1 ? .parameter("N") : .value($0) }
             let form: Form = input.shape.rank == 4 ? .nchw : .plain
             if form == .nchw { dims = [dims[0], dims[3], dims[1], dims[2]] }
-            inputs.append(ONNXOutValueInfo(name: input.name, dims: dims))
+            inputs.append(ONNXOutValueInfo(name: input.name, dims: dims, elementType: elementType))
             defined[input.name] = (input.name, form)
         }
         // Output dimensions that follow a dynamic batch are written as symbols.
@@ -74,7 +74,8 @@ final class ONNXGraphBuilder {
                 if one[axis] == two[axis] { return .value(one[axis]) }
                 return one[axis] == 1 && two[axis] == 2 ? .parameter("N") : .parameter("\(name)_\(axis)")
             }
-            outputs.append(ONNXOutValueInfo(name: name, dims: dims))
+            outputs.append(ONNXOutValueInfo(name: name, dims: dims,
+                                            elementType: try Self.elementType(values[name]!.dtype, name: name)))
         }
     }
 
@@ -89,7 +90,7 @@ final class ONNXGraphBuilder {
 
     // MARK: Names and values
 
-    private func fresh(_ base: String) -> String {
+    func fresh(_ base: String) -> String {
         var candidate = base
         var counter = 1
         while usedNames.contains(candidate) {
@@ -100,23 +101,23 @@ final class ONNXGraphBuilder {
         return candidate
     }
 
-    private func addNode(_ opType: String, _ inputs: [String], _ outputs: [String], name: String,
+    func addNode(_ opType: String, _ inputs: [String], _ outputs: [String], name: String,
                          _ attributes: KeyValuePairs<String, ONNXAttributeValue> = [:]) {
         nodes.append(ONNXOutNode(name: fresh(name), opType: opType, inputs: inputs, outputs: outputs,
                                  attributes: attributes.map { ($0.key, $0.value) }))
     }
 
-    private func addInitializer(_ base: String, dims: [Int], _ data: ONNXOutTensorData) -> String {
+    func addInitializer(_ base: String, dims: [Int], _ data: ONNXOutTensorData) -> String {
         let name = fresh(base)
         initializers.append(ONNXOutTensor(name: name, dims: dims, data: data))
         return name
     }
 
-    private func int64s(_ base: String, _ values: [Int]) -> String {
+    func int64s(_ base: String, _ values: [Int]) -> String {
         addInitializer(base, dims: [values.count], .int64(values.map { Int64($0) }))
     }
 
-    private func scalar(_ base: String, _ value: Float) -> String {
+    func scalar(_ base: String, _ value: Float) -> String {
         addInitializer(base, dims: [], .float([value]))
     }
 
@@ -129,7 +130,7 @@ final class ONNXGraphBuilder {
 
     /// The ONNX name holding modelkit value `name` in `form`, converting (and caching) as needed:
     /// constants are rewritten at export, run-time values get a Transpose.
-    private func value(_ name: String, _ form: Form, node: Node) throws -> String {
+    func value(_ name: String, _ form: Form, node: Node) throws -> String {
         let key = "\(name)|\(form)"
         if let cached = converted[key] { return cached }
         if let tensor = graph.initializers[name] {
@@ -137,15 +138,15 @@ final class ONNXGraphBuilder {
             switch form {
             case .plain:
                 usedNames.remove(name)
-                result = addInitializer(name, dims: tensor.shape.dims, .float(tensor.floats!))
+                result = addInitializer(name, dims: tensor.shape.dims, try Self.data(of: tensor, name: name))
             case .nchw:
                 guard tensor.shape.rank <= 4 else {
                     throw ONNXExportError.unsupportedNode(node: node.name, op: node.operation.name,
                                                           reason: "constant '\(name)' \(tensor.shape) has rank > 4")
                 }
                 let dims = [Int](repeating: 1, count: 4 - tensor.shape.rank) + tensor.shape.dims
-                let transposed = Self.transposeNHWCToNCHW(tensor.floats!, dims: dims)
-                result = addInitializer("\(name)__nchw", dims: [dims[0], dims[3], dims[1], dims[2]], .float(transposed))
+                let transposed = try Self.transposedNHWCToNCHW(Self.data(of: tensor, name: name), dims: dims)
+                result = addInitializer("\(name)__nchw", dims: [dims[0], dims[3], dims[1], dims[2]], transposed)
             }
             converted[key] = result
             return result
@@ -166,9 +167,9 @@ final class ONNXGraphBuilder {
         return target
     }
 
-    static func transposeNHWCToNCHW(_ values: [Float], dims: [Int]) -> [Float] {
+    static func transposeNHWCToNCHW<Element: Numeric>(_ values: [Element], dims: [Int]) -> [Element] {
         let (n, h, w, c) = (dims[0], dims[1], dims[2], dims[3])
-        var result = [Float](repeating: 0, count: values.count)
+        var result = [Element](repeating: 0, count: values.count)
         for b in 0..<n {
             for y in 0..<h {
                 for x in 0..<w {
@@ -183,7 +184,7 @@ final class ONNXGraphBuilder {
 
     /// The ONNX name a node writes modelkit value `name` to, in `form`. Graph outputs keep
     /// their name for the final plain version.
-    private func outputName(_ name: String, _ form: Form) -> String {
+    func outputName(_ name: String, _ form: Form) -> String {
         if form == .nchw && graphOutputs.contains(name) { return fresh("\(name)__nchw") }
         return name
     }
@@ -193,20 +194,28 @@ final class ONNXGraphBuilder {
     private func emit(_ node: Node) throws {
         let output = node.outputs[0]
         let op = node.operation
+        // int8 arithmetic becomes the float op between DequantizeLinear inputs and a
+        // QuantizeLinear output (QDQ form); int8 data movement stays on the int8 tensors.
+        let qdq = runsInQDQForm(node)
         func unsupported(_ reason: String) -> ONNXExportError {
             ONNXExportError.unsupportedNode(node: node.name, op: op.name, reason: reason)
         }
-        func input(_ position: Int, _ form: Form) throws -> String { try value(node.inputs[position], form, node: node) }
+        func input(_ position: Int, _ form: Form) throws -> String {
+            qdq ? try dequantized(node.inputs[position], form, node: node) : try value(node.inputs[position], form, node: node)
+        }
         func optional(_ position: Int, _ form: Form) throws -> String? {
             position < node.inputs.count && !node.inputs[position].isEmpty ? try input(position, form) : nil
         }
-        /// Emits the core op (and a fused activation after it), defining `output` in `form`.
+        /// Emits the core op (and a fused activation after it, and in QDQ form the output's
+        /// QuantizeLinear after that), defining `output` in `form`.
         func produce(_ opType: String, _ inputs: [String], _ form: Form, activation: FusedActivation = .none,
-                     _ attributes: KeyValuePairs<String, ONNXAttributeValue> = [:]) {
+                     _ attributes: KeyValuePairs<String, ONNXAttributeValue> = [:]) throws {
             let target = outputName(output, form)
-            let coreOutput = activation == .none ? target : fresh("\(output)__preact")
+            let floatResult = qdq ? fresh("\(output)__float") : target
+            let coreOutput = activation == .none ? floatResult : fresh("\(output)__preact")
             addNode(opType, inputs, [coreOutput], name: node.name, attributes)
-            if activation != .none { emitActivation(activation, coreOutput, target, name: "\(node.name)/activation") }
+            if activation != .none { emitActivation(activation, coreOutput, floatResult, name: "\(node.name)/activation") }
+            if qdq { try addQuantize(floatResult, into: target, parametersOf: output, node: node) }
             defined[output] = (target, form)
         }
 
@@ -219,7 +228,7 @@ final class ONNXGraphBuilder {
                                       stride: (a.strideH, a.strideW), dilation: (a.dilationH, a.dilationW))
             var inputs = [x, w]
             if let b = try optional(2, .plain) { inputs.append(b) }
-            produce("Conv", inputs, .nchw, activation: a.activation, [
+            try produce("Conv", inputs, .nchw, activation: a.activation, [
                 "kernel_shape": .ints([Int64(kernel.0), Int64(kernel.1)]),
                 "strides": .ints([Int64(a.strideH), Int64(a.strideW)]),
                 "dilations": .ints([Int64(a.dilationH), Int64(a.dilationW)]),
@@ -230,7 +239,7 @@ final class ONNXGraphBuilder {
         case .dense(let activation):
             var inputs = [try input(0, .plain), try input(1, .plain)]
             if let b = try optional(2, .plain) { inputs.append(b) }
-            produce("Gemm", inputs, .plain, activation: activation, ["transB": .int(1)])
+            try produce("Gemm", inputs, .plain, activation: activation, ["transB": .int(1)])
 
         case .maxPool2D(let a), .averagePool2D(let a):
             let x = try input(0, .nchw)
@@ -241,67 +250,78 @@ final class ONNXGraphBuilder {
             let kernel = ONNXAttributeValue.ints([Int64(a.kernelH), Int64(a.kernelW)])
             let strides = ONNXAttributeValue.ints([Int64(a.strideH), Int64(a.strideW)])
             if case .maxPool2D = op {
-                produce("MaxPool", [x], .nchw, ["kernel_shape": kernel, "strides": strides, "pads": pads])
+                try produce("MaxPool", [x], .nchw, ["kernel_shape": kernel, "strides": strides, "pads": pads])
             } else {
-                produce("AveragePool", [x], .nchw, ["kernel_shape": kernel, "strides": strides, "pads": pads,
+                try produce("AveragePool", [x], .nchw, ["kernel_shape": kernel, "strides": strides, "pads": pads,
                                                     "count_include_pad": .int(a.countIncludePad ? 1 : 0)])
             }
 
         case .globalAveragePool:
-            produce("GlobalAveragePool", [try input(0, .nchw)], .nchw)
+            try produce("GlobalAveragePool", [try input(0, .nchw)], .nchw)
 
-        case .quantizeLinear, .dequantizeLinear:
-            throw unsupported("int8 models are not exported to ONNX yet (QDQ export is planned)")
+        case .quantizeLinear:
+            let form = form(of: node.inputs[0])
+            let target = outputName(output, form)
+            try addQuantize(try input(0, form), into: target, parametersOf: output, node: node)
+            defined[output] = (target, form)
+
+        case .dequantizeLinear:
+            let form = form(of: node.inputs[0])
+            let target = outputName(output, form)
+            try addDequantize(node.inputs[0], try input(0, form), form, into: target, node: node)
+            defined[output] = (target, form)
 
         case .relu, .sigmoid, .tanh, .hardSwish, .dropout:
             let form = form(of: node.inputs[0])
             let names: [Operation: String] = [.relu: "Relu", .sigmoid: "Sigmoid", .tanh: "Tanh", .hardSwish: "HardSwish"]
-            if case .dropout(let rate) = op {
-                produce("Dropout", [try input(0, form), scalar("\(node.name).ratio", rate)], form)
+            if case .dropout = op, values[output]?.dtype == .int8 {
+                try produce("Identity", [try input(0, form)], form)  // ONNX Dropout takes floats only
+            } else if case .dropout(let rate) = op {
+                try produce("Dropout", [try input(0, form), scalar("\(node.name).ratio", rate)], form)
             } else {
-                produce(names[op]!, [try input(0, form)], form)
+                try produce(names[op]!, [try input(0, form)], form)
             }
 
         case .clip(let lo, let hi):
             let form = form(of: node.inputs[0])
-            produce("Clip", [try input(0, form), scalar("\(node.name).min", lo), scalar("\(node.name).max", hi)], form)
+            try produce("Clip", [try input(0, form), scalar("\(node.name).min", lo), scalar("\(node.name).max", hi)], form)
 
         case .leakyRelu(let alpha):
             let form = form(of: node.inputs[0])
-            produce("LeakyRelu", [try input(0, form)], form, ["alpha": .float(alpha)])
+            try produce("LeakyRelu", [try input(0, form)], form, ["alpha": .float(alpha)])
 
         case .softmax(let axis):
             let form = form(of: node.inputs[0])
             let r = rank(node.inputs[0])
             let normalized = axis < 0 ? axis + r : axis
             let onnxAxis = form == .nchw ? Self.nhwcToNCHW[normalized] : normalized
-            produce("Softmax", [try input(0, form)], form, ["axis": .int(Int64(onnxAxis))])
+            try produce("Softmax", [try input(0, form)], form, ["axis": .int(Int64(onnxAxis))])
 
         case .flatten(let axis):
-            produce("Flatten", [try input(0, .plain)], .plain, ["axis": .int(Int64(axis))])
+            try produce("Flatten", [try input(0, .plain)], .plain, ["axis": .int(Int64(axis))])
 
         case .reshape(let shape):
-            produce("Reshape", [try input(0, .plain), int64s("\(node.name).shape", shape)], .plain)
+            try produce("Reshape", [try input(0, .plain), int64s("\(node.name).shape", shape)], .plain)
 
         case .transpose(let permutation):
             let form = form(of: node.inputs[0])
             let perm = form == .nchw ? permutation.map { Self.nhwcToNCHW[$0] } : permutation
-            produce("Transpose", [try input(0, form)], .plain, ["perm": .ints(perm.map { Int64($0) })])
+            try produce("Transpose", [try input(0, form)], .plain, ["perm": .ints(perm.map { Int64($0) })])
 
         case .add(let activation):
             let form = broadcastForm(node)
-            produce("Add", [try input(0, form), try input(1, form)], form, activation: activation)
+            try produce("Add", [try input(0, form), try input(1, form)], form, activation: activation)
 
         case .mul:
             let form = broadcastForm(node)
-            produce("Mul", [try input(0, form), try input(1, form)], form)
+            try produce("Mul", [try input(0, form), try input(1, form)], form)
 
         case .concat(let axis):
             let r = rank(output)
             let normalized = axis < 0 ? axis + r : axis
             let form = broadcastForm(node)
             let names = try node.inputs.indices.map { try input($0, form) }
-            produce("Concat", names, form, ["axis": .int(Int64(form == .nchw ? Self.nhwcToNCHW[normalized] : normalized))])
+            try produce("Concat", names, form, ["axis": .int(Int64(form == .nchw ? Self.nhwcToNCHW[normalized] : normalized))])
 
         case .pad(let pads, let padValue):
             let r = rank(node.inputs[0])
@@ -311,7 +331,7 @@ final class ONNXGraphBuilder {
                 let order = [0, 3, 1, 2]  // NCHW axis -> NHWC axis
                 onnxPads = order.map { pads[$0] } + order.map { pads[$0 + 4] }
             }
-            produce("Pad", [try input(0, form), int64s("\(node.name).pads", onnxPads), scalar("\(node.name).value", padValue)],
+            try produce("Pad", [try input(0, form), int64s("\(node.name).pads", onnxPads), scalar("\(node.name).value", padValue)],
                     form, ["mode": .string("constant")])
 
         case .batchNormalization(let epsilon):
@@ -319,7 +339,7 @@ final class ONNXGraphBuilder {
             guard r == 2 || r == 4 else { throw unsupported("input of rank \(r); ONNX BatchNormalization takes [N,C] or [N,C,H,W]") }
             let form: Form = r == 4 ? .nchw : .plain
             let names = [try input(0, form)] + (try (1...4).map { try input($0, .plain) })
-            produce("BatchNormalization", names, form, ["epsilon": .float(epsilon)])
+            try produce("BatchNormalization", names, form, ["epsilon": .float(epsilon)])
         }
     }
 
@@ -336,7 +356,7 @@ final class ONNXGraphBuilder {
         return anyNCHW ? .nchw : .plain
     }
 
-    private func emitActivation(_ activation: FusedActivation, _ input: String, _ output: String, name: String) {
+    func emitActivation(_ activation: FusedActivation, _ input: String, _ output: String, name: String) {
         switch activation {
         case .none:
             addNode("Identity", [input], [output], name: name)

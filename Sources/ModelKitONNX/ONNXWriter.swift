@@ -28,11 +28,31 @@ struct ONNXOutValueInfo {
     var name: String
     /// nil writes a tensor type without a shape.
     var dims: [ONNXOutDimension]?
+    var elementType: ONNXOutElementType = .float
+}
+
+/// TensorProto.DataType values the writer produces.
+enum ONNXOutElementType: Int32 {
+    case float = 1
+    case int8 = 3
+    case int32 = 6
+    case int64 = 7
 }
 
 enum ONNXOutTensorData {
     case float([Float])
+    case int8([Int8])
+    case int32([Int32])
     case int64([Int64])
+
+    var elementType: ONNXOutElementType {
+        switch self {
+        case .float: return .float
+        case .int8: return .int8
+        case .int32: return .int32
+        case .int64: return .int64
+        }
+    }
 }
 
 struct ONNXOutTensor {
@@ -152,12 +172,15 @@ enum ONNXWriter {
         m.pointee.dims = try arena.array(t.dims.map { Int64($0) })
         m.pointee.has_data_type = 1
         m.pointee.has_raw_data = 1
+        m.pointee.data_type = t.data.elementType.rawValue
         switch t.data {
         case .float(let values):
-            m.pointee.data_type = 1  // FLOAT
             m.pointee.raw_data = try arena.bytes(littleEndianBytes(values.map(\.bitPattern)))
+        case .int8(let values):
+            m.pointee.raw_data = try arena.bytes(values.map { UInt8(bitPattern: $0) })
+        case .int32(let values):
+            m.pointee.raw_data = try arena.bytes(littleEndianBytes(values.map { UInt32(bitPattern: $0) }))
         case .int64(let values):
-            m.pointee.data_type = 7  // INT64
             m.pointee.raw_data = try arena.bytes(littleEndianBytes(values.map { UInt64(bitPattern: $0) }))
         }
         return m
@@ -179,7 +202,7 @@ enum ONNXWriter {
         let type: UnsafeMutablePointer<Onnx__TypeProto> = try arena.message(onnx__type_proto__init)
         let tensorType: UnsafeMutablePointer<Onnx__TypeProto__Tensor> = try arena.message(onnx__type_proto__tensor__init)
         tensorType.pointee.has_elem_type = 1
-        tensorType.pointee.elem_type = 1  // FLOAT
+        tensorType.pointee.elem_type = v.elementType.rawValue
         if let dims = v.dims {
             let shape: UnsafeMutablePointer<Onnx__TensorShapeProto> = try arena.message(onnx__tensor_shape_proto__init)
             let dimensions = try dims.map { dim -> UnsafeMutablePointer<Onnx__TensorShapeProto__Dimension> in
