@@ -12,8 +12,11 @@ import Testing
         let executable = directory + "/classify"
         let library = productsDirectory + "/libmodelkit_c.so"
         #expect(FileManager.default.fileExists(atPath: library), "build the modelkit_c product first: \(library)")
-        let compile = try runProcess("/usr/bin/env", [
-            "cc", "-std=c11", "-Wall", "-Wextra", "-Werror",
+        // Under AddressSanitizer the library is instrumented: the program must link the same
+        // (clang's) ASan runtime, so it is built by the toolchain's clang with -fsanitize=address.
+        let compiler = addressSanitizerIsActive ? ["clang", "-fsanitize=address"] : ["cc"]
+        let compile = try runProcess("/usr/bin/env", compiler + [
+            "-std=c11", "-Wall", "-Wextra", "-Werror",
             "-I", repositoryRoot + "/Sources/CModelKitAPI/include",
             repositoryRoot + "/Examples/c/classify.c",
             "-L", productsDirectory, "-lmodelkit_c", "-Wl,-rpath," + productsDirectory,
