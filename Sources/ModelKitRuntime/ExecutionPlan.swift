@@ -12,9 +12,10 @@ enum ValueLocation {
 enum StepKernel {
     /// The plain reference kernel of the op.
     case reference
-    /// im2col + packed SIMD GEMM.
-    case gemmConv2D(Conv2DAttributes)
-    case gemmDense(FusedActivation)
+    /// Packed SIMD GEMM (im2col, pointwise) or the direct single-channel kernel.
+    case gemmConv2D(FloatConv2DStep)
+    case gemmDense(FloatDenseStep)
+    case maxPool2D(MaxPoolStep)
     /// An int8 kernel, or a quantize/dequantize between float and int8.
     case int8(Int8Step)
 }
@@ -117,6 +118,8 @@ final class ExecutionPlan {
     let nonFloatIO: String?
     /// Worker threads for the GEMM kernels (nil or one thread: everything on the caller's thread).
     let pool: WorkerPool?
+    /// Weights packed for this plan's GEMM steps.
+    private let packedWeights: [PlanBuffer]
 
     init(graph: Graph, analysis: GraphAnalysis, inputShapes: [String: Shape], constants: ConstantStore,
          constantIndex: [String: Int], kernels: KernelPreference, pool: WorkerPool? = nil) throws {
@@ -186,6 +189,7 @@ final class ExecutionPlan {
             address(name).assumingMemoryBound(to: Float.self)
         }
         var steps: [ExecutionStep] = []
+        var packedWeights: [PlanBuffer] = []
         var scratchCount = 0
         var int8Columns = 0
         var int8Accumulators = 0
@@ -209,12 +213,21 @@ final class ExecutionPlan {
             var kernel = StepKernel.reference
             if kernels == .optimized {
                 switch node.operation {
-                case .conv2D(let attributes) where attributes.groups == 1:
-                    kernel = .gemmConv2D(attributes)
-                    scratchCount = max(scratchCount, GemmKernels.conv2DScratchCount(
-                        input: inputs[0]!.shape, weight: inputs[1]!.shape, output: outputView.shape, attributes: attributes))
+                case .conv2D(let attributes):
+                    if let conv = FloatConv2DStep.make(input: inputs[0]!, weight: inputs[1]!,
+                                                       bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,
+                                                       output: outputView, buffers: &packedWeights) {
+                        kernel = .gemmConv2D(conv)
+                        scratchCount = max(scratchCount, conv.scratchCount)
+                    }
                 case .dense(let activation):
-                    kernel = .gemmDense(activation)
+                    kernel = .gemmDense(FloatDenseStep.make(input: inputs[0]!, weight: inputs[1]!,
+                                                            bias: inputs.count > 2 ? inputs[2] : nil, activation: activation,
+                                                            output: outputView, buffers: &packedWeights))
+                case .maxPool2D(let attributes):
+                    kernel = .maxPool2D(MaxPoolStep(input: inputs[0]!.data, inputShape: inputs[0]!.shape,
+                                                    output: outputView.data, outputShape: outputView.shape,
+                                                    attributes: attributes, isInt8: false))
                 default:
                     break
                 }
@@ -223,6 +236,7 @@ final class ExecutionPlan {
                                        output: outputView))
         }
         self.steps = steps
+        self.packedWeights = packedWeights
         self.scratchCount = scratchCount
         // The caller-buffer API moves floats; an int8-I/O model is fed through `run(_:)` instead.
         nonFloatIO = (graph.inputs.map(\.name) + graph.outputs).first { analysis.values[$0]!.dtype != .float32 }
@@ -249,47 +263,22 @@ final class ExecutionPlan {
         int8Scratch.accumulators.deallocate()
     }
 
-    /// Runs every step in order.
+    /// Runs every step in order, the big GEMM-backed ones split across the pool.
     func execute() {
-        if let pool, pool.threadCount > 1 {
-            executeParallel(pool)
-            return
-        }
+        let pool = self.pool.flatMap { $0.threadCount > 1 ? $0 : nil }
+        let scratch = self.scratch.baseAddress!
         // Through a buffer pointer: array iteration in unoptimised builds allocates per element.
         steps.withUnsafeBufferPointer { steps in
-        for step in steps {
-            switch step.kernel {
+        for index in steps.indices {
+            switch steps[index].kernel {
             case .reference:
-                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output!)
-            case .gemmConv2D(let attributes):
-                GemmKernels.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
-                                   attributes: attributes, output: step.output!, scratch: scratch.baseAddress)
-            case .gemmDense(let activation):
-                GemmKernels.dense(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
-                                  activation: activation, output: step.output!)
-            case .int8(let work):
-                work.run(scratch: int8Scratch)
-            }
-        }
-        }
-    }
-
-    /// Runs every step in order, the GEMM-backed ones split across `pool`.
-    private func executeParallel(_ pool: WorkerPool) {
-        steps.withUnsafeBufferPointer { steps in
-        for step in steps {
-            switch step.kernel {
-            case .reference:
-                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output!)
-            case .gemmConv2D(let attributes):
-                ParallelGemm.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!,
-                                    bias: step.inputs.count > 2 ? step.inputs[2] : nil, attributes: attributes,
-                                    output: step.output!, scratch: scratch.baseAddress!, scratchStride: scratchCount,
-                                    pool: pool)
-            case .gemmDense(let activation):
-                ParallelGemm.dense(input: step.inputs[0]!, weight: step.inputs[1]!,
-                                   bias: step.inputs.count > 2 ? step.inputs[2] : nil, activation: activation,
-                                   output: step.output!, pool: pool)
+                ReferenceKernels.run(steps[index].operation, inputs: steps[index].inputs, output: steps[index].output!)
+            case .gemmConv2D(let conv):
+                conv.run(scratch: scratch, scratchStride: scratchCount, pool: pool)
+            case .gemmDense(let dense):
+                dense.run(pool: pool)
+            case .maxPool2D(let pool):
+                pool.run()
             case .int8(let work):
                 work.run(scratch: int8Scratch)
             }

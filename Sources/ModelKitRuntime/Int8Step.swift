@@ -140,7 +140,12 @@ struct Int8Step {
         case .add(let a, let b, let r, let y):
             Int8ReferenceKernels.add(a, b, requantization: r, output: y)
         case .maxPool2D(let x, let a, let y):
-            Int8ReferenceKernels.maxPool2D(input: x, attributes: a, output: y)
+            if optimized {
+                MaxPoolStep(input: x.data, inputShape: x.shape, output: y.data, outputShape: y.shape, attributes: a,
+                            isInt8: true).run()
+            } else {
+                Int8ReferenceKernels.maxPool2D(input: x, attributes: a, output: y)
+            }
         case .averagePool2D(let x, let a, let y):
             Int8ReferenceKernels.averagePool2D(input: x, attributes: a, output: y)
         case .globalAveragePool(let x, let y):

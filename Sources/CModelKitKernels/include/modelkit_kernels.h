@@ -50,6 +50,41 @@ void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, f
 void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
                         const float *b, long ldb, float *c, long ldc, const float *bias, int relu);
 
+/// Weights packed once for mk_sgemm_packed: B stored N x K (one row per output, ldb apart) laid
+/// out as the micro-kernel of `path` reads it. `mk_sgemm_packed_b_count` floats (64-byte aligned
+/// storage recommended); the layout depends on the path, so pack and multiply with the same one.
+long mk_sgemm_packed_b_count(int path, long n, long k);
+void mk_sgemm_pack_b(int path, long n, long k, const float *b, long ldb, float *packed);
+
+/// C = A * B^T + bias, then max(C, 0) when relu != 0, with B from mk_sgemm_pack_b (same path).
+/// A is M x K row-major (lda apart); C is not read.
+void mk_sgemm_packed(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
+                     long ldc, const float *bias, int relu);
+
+/// The shape of an NHWC convolution window walk, for one image: input h x w x c, kernel kh x kw,
+/// strides, dilations, top/left padding, output oh x ow.
+typedef struct {
+    long h, w, c, kh, kw, sh, sw, dh, dw, pad_top, pad_left, oh, ow;
+} mk_conv_geometry;
+
+/// Rows [p0, p1) of the im2col matrix of one NHWC image: row p (written at columns + (p - p0) *
+/// kh*kw*c) holds the window of output pixel p in (ky, kx, channel) order, `pad` outside the input.
+void mk_im2col_f32(const mk_conv_geometry *g, const float *image, long p0, long p1, float pad, float *columns);
+void mk_im2col_i8(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int8_t pad, int8_t *columns);
+
+/// The shape of an NHWC pooling: batch n, input h x w x c, window kh x kw, strides, top/left
+/// padding, output oh x ow.
+typedef struct {
+    long n, h, w, c, kh, kw, sh, sw, pad_top, pad_left, oh, ow;
+} mk_pool_geometry;
+
+/// Max pooling with padded cells ignored (every window must hold a real cell). Float: a value
+/// replaces the running max only when greater (NaN never does), starting from -infinity.
+void mk_maxpool_f32(const mk_pool_geometry *g, const float *x, float *y);
+void mk_maxpool_f32_path(int path, const mk_pool_geometry *g, const float *x, float *y);
+void mk_maxpool_i8(const mk_pool_geometry *g, const int8_t *x, int8_t *y);
+void mk_maxpool_i8_path(int path, const mk_pool_geometry *g, const int8_t *x, int8_t *y);
+
 /// ReLU backward fused with the bias gradient: dst[i] = out[i] > 0 ? dy[i] : 0 over a row-major
 /// rows x cols matrix (`out` is the ReLU output; dst must not overlap dy or out). When `column_sums` is not NULL
 /// it receives the column sums of dst, added in float over blocks of 64 rows and across blocks in
