@@ -16,6 +16,8 @@ enum StepKernel {
     case gemmConv2D(FloatConv2DStep)
     case gemmDense(FloatDenseStep)
     case maxPool2D(MaxPoolStep)
+    /// int8 Conv2D or Dense on the packed int8 GEMM with fused requantization.
+    case int8Gemm(Int8GemmStep)
     /// An int8 kernel, or a quantize/dequantize between float and int8.
     case int8(Int8Step)
 }
@@ -199,6 +201,13 @@ final class ExecutionPlan {
             if root[output] != nil { continue }  // an alias: nothing to compute
             if let step = Int8Step.make(node: node, values: analysis.values, address: address,
                                         optimized: kernels == .optimized) {
+                if let gemm = step.gemmStep(buffers: &packedWeights) {
+                    // Floats of scratch holding the int16 rows.
+                    scratchCount = max(scratchCount, (gemm.scratchCount + 1) / 2)
+                    steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: .int8Gemm(gemm),
+                                               inputs: [], output: nil))
+                    continue
+                }
                 let counts = step.scratchCounts
                 int8Columns = max(int8Columns, counts.columns)
                 int8Accumulators = max(int8Accumulators, counts.accumulators)
@@ -279,6 +288,9 @@ final class ExecutionPlan {
                 dense.run(pool: pool)
             case .maxPool2D(let pool):
                 pool.run()
+            case .int8Gemm(let gemm):
+                gemm.run(scratch: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int16.self),
+                         scratchStride: 2 * scratchCount, pool: pool)
             case .int8(let work):
                 work.run(scratch: int8Scratch)
             }

@@ -99,6 +99,21 @@ struct Int8Step {
         return Int8Step(work: work, optimized: optimized)
     }
 
+    /// The packed int8 GEMM step for an optimized Conv2D (groups == 1) or Dense; nil otherwise.
+    func gemmStep(buffers: inout [PlanBuffer]) -> Int8GemmStep? {
+        guard optimized else { return nil }
+        switch work {
+        case .conv2D(let x, let w, let a, let y):
+            return Int8GemmStep.make(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
+                                     requantization: w.requantization, convolution: a, output: y, buffers: &buffers)
+        case .dense(let x, let w, let y):
+            return Int8GemmStep.make(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
+                                     requantization: w.requantization, convolution: nil, output: y, buffers: &buffers)
+        default:
+            return nil
+        }
+    }
+
     /// Scratch this step needs: (int8 im2col columns, int32 accumulators).
     var scratchCounts: (columns: Int, accumulators: Int) {
         guard optimized else { return (0, 0) }

@@ -156,6 +156,38 @@ void mk_igemm(long m, long n, long k, const int8_t *a, long lda, const int8_t *b
 void mk_igemm_path(int path, long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb,
                    int32_t *c, long ldc);
 
+/// Requantization of int32 sums to int8 per output channel j: bias[j] added (NULL: none), then
+/// gemmlowp's multiply by multiplier[j] (Q31, > 0) and 2^shift[j], plus the output zero point,
+/// clamped to [minimum, maximum].
+typedef struct {
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t output_zero_point, minimum, maximum;
+} mk_requantization;
+
+/// Pairs of depth values the packed int8 GEMM works in: ceil(k / 2). Left-matrix rows hold
+/// 2 * pairs int16 values (a zero after an odd k).
+long mk_igemm_depth_pairs(long k);
+/// int16 values of an N x K int8 weight (one row per output, ldb apart) packed for the GEMM below.
+long mk_igemm_packed_b_count(long n, long k);
+void mk_igemm_pack_b(long n, long k, const int8_t *b, long ldb, int16_t *packed);
+
+/// C[i][j] = requantize(sum_p A[i][p] * B[j][p]) as int8, where A holds int8 codes minus their
+/// zero point as int16 (M rows, lda apart, padded to an even depth with zeros) and B is packed by
+/// mk_igemm_pack_b. Exact integer arithmetic: every path gives identical results.
+void mk_igemm_requantize(long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
+                         const mk_requantization *r, int8_t *c, long ldc);
+void mk_igemm_requantize_path(int path, long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
+                              const mk_requantization *r, int8_t *c, long ldc);
+
+/// Left-matrix rows for it: y[i][p] = x[i][p] - zero_point for p < k, zeros up to ldy.
+void mk_widen_rows_i8(long rows, long k, const int8_t *x, long ldx, int32_t zero_point, int16_t *y, long ldy);
+/// im2col rows [p0, p1) of one int8 NHWC image as (code - zero_point) int16, ldc apart (zeros
+/// for padded cells, which hold the zero point, and after the depth).
+void mk_im2col_i8_widen(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int32_t zero_point,
+                        int16_t *columns, long ldc);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.
