@@ -104,13 +104,11 @@ final class ExecutionPlan {
         }
     }
 
-    /// im2col columns shared by the GEMM convolutions (they run one at a time).
+    /// im2col rows of the GEMM steps (float, or int16 for int8 ones), one block per pool thread;
+    /// the steps run one at a time and share it.
     let scratch: UnsafeMutableBufferPointer<Float>
-    /// Floats of scratch the steps need (the buffer itself is never empty).
+    /// Floats of scratch one thread needs (the buffer itself is never empty).
     let scratchCount: Int
-    /// int8 im2col columns and int32 accumulators of the optimized int8 kernels.
-    let int8Scratch: Int8Scratch
-    let int8ScratchBytes: Int
 
     /// Arena address and shape of each graph input, in graph order (for `Session.run(inputs:outputs:)`).
     let inputBindings: [InputBinding]
@@ -193,8 +191,6 @@ final class ExecutionPlan {
         var steps: [ExecutionStep] = []
         var packedWeights: [PlanBuffer] = []
         var scratchCount = 0
-        var int8Columns = 0
-        var int8Accumulators = 0
         for index in analysis.order {
             let node = graph.nodes[index]
             let output = node.outputs[0]
@@ -208,9 +204,6 @@ final class ExecutionPlan {
                                                inputs: [], output: nil))
                     continue
                 }
-                let counts = step.scratchCounts
-                int8Columns = max(int8Columns, counts.columns)
-                int8Accumulators = max(int8Accumulators, counts.accumulators)
                 steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: .int8(step), inputs: [],
                                            output: nil))
                 continue
@@ -258,18 +251,10 @@ final class ExecutionPlan {
         // One im2col block per worker thread.
         scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount * (pool?.threadCount ?? 1), 1))
         scratch.initialize(repeating: 0)
-        let columns = UnsafeMutablePointer<Int8>.allocate(capacity: max(int8Columns, 1))
-        columns.initialize(repeating: 0, count: max(int8Columns, 1))
-        let accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: max(int8Accumulators, 1))
-        accumulators.initialize(repeating: 0, count: max(int8Accumulators, 1))
-        int8Scratch = Int8Scratch(columns: columns, accumulators: accumulators)
-        int8ScratchBytes = int8Columns + int8Accumulators * MemoryLayout<Int32>.stride
     }
 
     deinit {
         scratch.deallocate()
-        int8Scratch.columns.deallocate()
-        int8Scratch.accumulators.deallocate()
     }
 
     /// Runs every step in order, the big GEMM-backed ones split across the pool.
@@ -292,14 +277,14 @@ final class ExecutionPlan {
                 gemm.run(scratch: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int16.self),
                          scratchStride: 2 * scratchCount, pool: pool)
             case .int8(let work):
-                work.run(scratch: int8Scratch)
+                work.run()
             }
         }
         }
     }
 
     /// Bytes of scratch memory besides the arena (one im2col block per worker thread).
-    var scratchBytes: Int { scratchCount * (pool?.threadCount ?? 1) * MemoryLayout<Float>.stride + int8ScratchBytes }
+    var scratchBytes: Int { scratchCount * (pool?.threadCount ?? 1) * MemoryLayout<Float>.stride }
 
     func pointer(to name: String) -> UnsafeMutableRawPointer? {
         switch locations[name] {
