@@ -336,7 +336,7 @@ static long block_k(long k, long cfg_kc) {
 
 static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                          const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc,
-                         const float *bias, int relu) {
+                         const float *bias, int relu, const float *packed_b) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
@@ -353,12 +353,12 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
     // Packing costs a pass over the block; it pays when the panel is reused often (B across M,
     // A across N) or when a power-of-two row stride would make the kernel's reads alias in cache.
     // Otherwise panels are read in place; edge panels are always packed (zero padding).
-    const int pack_all_b = trans_b || m >= 32 * mr || (ldb % 1024) == 0;
+    const int pack_all_b = packed_b == NULL && (trans_b || m >= 32 * mr || (ldb % 1024) == 0);
     const int pack_all_a = !trans_a && (n >= 32 * nr || (lda % 1024) == 0);
     const long mc_max = m < cfg.mc ? ((m + mr - 1) / mr) * mr : cfg.mc;
     float *pa = reserve(&packed_a_buffer, &packed_a_capacity, (size_t)(mc_max * kc_max));
-    float *pb = reserve(&packed_b_buffer, &packed_b_capacity, (size_t)(nc_max * kc_max));
-    if (pa == NULL || pb == NULL) abort();  // Out of memory for a few hundred KB: nothing sane to do.
+    float *pb = packed_b != NULL ? NULL : reserve(&packed_b_buffer, &packed_b_capacity, (size_t)(nc_max * kc_max));
+    if (pa == NULL || (pb == NULL && packed_b == NULL)) abort();  // Out of memory for a few hundred KB: nothing sane to do.
     float edge[A5_MR * A5_NR];               // Largest MR x NR of all paths.
 
     for (long jc = 0; jc < n; jc += cfg.nc) {
@@ -369,7 +369,7 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
             const float beta_block = pc == 0 ? beta : 1.0f;
             if (pack_all_b) {
                 pack_b(trans_b, b, ldb, pc, jc, kc, nc, nr, pb);
-            } else if (full_cols < nc) {
+            } else if (full_cols < nc && packed_b == NULL) {
                 pack_b(trans_b, b, ldb, pc, jc + full_cols, kc, nc - full_cols, nr, pb + full_cols * kc);
             }
             for (long ic = 0; ic < m; ic += cfg.mc) {
@@ -383,8 +383,9 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                 for (long jr = 0; jr < nc; jr += nr) {
                     const long cols = nc - jr < nr ? nc - jr : nr;
                     const int direct_b = !pack_all_b && cols == nr;
-                    const float *panel_b = direct_b ? b + pc * ldb + jc + jr : pb + jr * kc;
-                    const long bks = direct_b ? ldb : nr;
+                    const float *panel_b = packed_b != NULL ? packed_b + (jc + jr) * k + pc * nr
+                                           : direct_b ? b + pc * ldb + jc + jr : pb + jr * kc;
+                    const long bks = direct_b && packed_b == NULL ? ldb : nr;
                     for (long ir = 0; ir < mc; ir += mr) {
                         const long rows = mc - ir < mr ? mc - ir : mr;
                         float *tile = c + (ic + ir) * ldc + jc + jr;
@@ -415,12 +416,29 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
 
 void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
-    sgemm_driver(path, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+    sgemm_driver(path, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL);
 }
 
 void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
                         const float *b, long ldb, float *c, long ldc, const float *bias, int relu) {
-    sgemm_driver(path, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu);
+    sgemm_driver(path, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu, NULL);
+}
+
+// Packed weights: NR-column panels of the whole depth, [panel][k][NR], the last panel zero-padded,
+// so a K block starting at pc of panel j is at packed + j*NR*k + pc*NR with stride NR: the layout
+// pack_b builds per call, built once.
+long mk_sgemm_packed_b_count(int path, long n, long k) {
+    const long nr = configs[mk_kernels_clamp(path)].nr;
+    return ((n + nr - 1) / nr) * nr * k;
+}
+
+void mk_sgemm_pack_b(int path, long n, long k, const float *b, long ldb, float *packed) {
+    pack_b(1, b, ldb, 0, 0, k, n, configs[mk_kernels_clamp(path)].nr, packed);
+}
+
+void mk_sgemm_packed(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
+                     long ldc, const float *bias, int relu) {
+    sgemm_driver(path, 0, 1, m, n, k, 1.0f, a, lda, NULL, k, 0.0f, c, ldc, bias, relu, packed_b);
 }
 
 void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,

@@ -12,9 +12,12 @@ enum ValueLocation {
 enum StepKernel {
     /// The plain reference kernel of the op.
     case reference
-    /// im2col + packed SIMD GEMM.
-    case gemmConv2D(Conv2DAttributes)
-    case gemmDense(FusedActivation)
+    /// Packed SIMD GEMM (im2col, pointwise) or the direct single-channel kernel.
+    case gemmConv2D(FloatConv2DStep)
+    case gemmDense(FloatDenseStep)
+    case maxPool2D(MaxPoolStep)
+    /// int8 Conv2D or Dense on the packed int8 GEMM with fused requantization.
+    case int8Gemm(Int8GemmStep)
     /// An int8 kernel, or a quantize/dequantize between float and int8.
     case int8(Int8Step)
 }
@@ -101,13 +104,11 @@ final class ExecutionPlan {
         }
     }
 
-    /// im2col columns shared by the GEMM convolutions (they run one at a time).
+    /// im2col rows of the GEMM steps (float, or int16 for int8 ones), one block per pool thread;
+    /// the steps run one at a time and share it.
     let scratch: UnsafeMutableBufferPointer<Float>
-    /// Floats of scratch the steps need (the buffer itself is never empty).
+    /// Floats of scratch one thread needs (the buffer itself is never empty).
     let scratchCount: Int
-    /// int8 im2col columns and int32 accumulators of the optimized int8 kernels.
-    let int8Scratch: Int8Scratch
-    let int8ScratchBytes: Int
 
     /// Arena address and shape of each graph input, in graph order (for `Session.run(inputs:outputs:)`).
     let inputBindings: [InputBinding]
@@ -117,6 +118,8 @@ final class ExecutionPlan {
     let nonFloatIO: String?
     /// Worker threads for the GEMM kernels (nil or one thread: everything on the caller's thread).
     let pool: WorkerPool?
+    /// Weights packed for this plan's GEMM steps.
+    private let packedWeights: [PlanBuffer]
 
     init(graph: Graph, analysis: GraphAnalysis, inputShapes: [String: Shape], constants: ConstantStore,
          constantIndex: [String: Int], kernels: KernelPreference, pool: WorkerPool? = nil) throws {
@@ -186,18 +189,21 @@ final class ExecutionPlan {
             address(name).assumingMemoryBound(to: Float.self)
         }
         var steps: [ExecutionStep] = []
+        var packedWeights: [PlanBuffer] = []
         var scratchCount = 0
-        var int8Columns = 0
-        var int8Accumulators = 0
         for index in analysis.order {
             let node = graph.nodes[index]
             let output = node.outputs[0]
             if root[output] != nil { continue }  // an alias: nothing to compute
             if let step = Int8Step.make(node: node, values: analysis.values, address: address,
                                         optimized: kernels == .optimized) {
-                let counts = step.scratchCounts
-                int8Columns = max(int8Columns, counts.columns)
-                int8Accumulators = max(int8Accumulators, counts.accumulators)
+                if let gemm = step.gemmStep(buffers: &packedWeights) {
+                    // Floats of scratch holding the int16 rows.
+                    scratchCount = max(scratchCount, (gemm.scratchCount + 1) / 2)
+                    steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: .int8Gemm(gemm),
+                                               inputs: [], output: nil))
+                    continue
+                }
                 steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: .int8(step), inputs: [],
                                            output: nil))
                 continue
@@ -209,12 +215,21 @@ final class ExecutionPlan {
             var kernel = StepKernel.reference
             if kernels == .optimized {
                 switch node.operation {
-                case .conv2D(let attributes) where attributes.groups == 1:
-                    kernel = .gemmConv2D(attributes)
-                    scratchCount = max(scratchCount, GemmKernels.conv2DScratchCount(
-                        input: inputs[0]!.shape, weight: inputs[1]!.shape, output: outputView.shape, attributes: attributes))
+                case .conv2D(let attributes):
+                    if let conv = FloatConv2DStep.make(input: inputs[0]!, weight: inputs[1]!,
+                                                       bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,
+                                                       output: outputView, buffers: &packedWeights) {
+                        kernel = .gemmConv2D(conv)
+                        scratchCount = max(scratchCount, conv.scratchCount)
+                    }
                 case .dense(let activation):
-                    kernel = .gemmDense(activation)
+                    kernel = .gemmDense(FloatDenseStep.make(input: inputs[0]!, weight: inputs[1]!,
+                                                            bias: inputs.count > 2 ? inputs[2] : nil, activation: activation,
+                                                            output: outputView, buffers: &packedWeights))
+                case .maxPool2D(let attributes):
+                    kernel = .maxPool2D(MaxPoolStep(input: inputs[0]!.data, inputShape: inputs[0]!.shape,
+                                                    output: outputView.data, outputShape: outputView.shape,
+                                                    attributes: attributes, isInt8: false))
                 default:
                     break
                 }
@@ -223,6 +238,7 @@ final class ExecutionPlan {
                                        output: outputView))
         }
         self.steps = steps
+        self.packedWeights = packedWeights
         self.scratchCount = scratchCount
         // The caller-buffer API moves floats; an int8-I/O model is fed through `run(_:)` instead.
         nonFloatIO = (graph.inputs.map(\.name) + graph.outputs).first { analysis.values[$0]!.dtype != .float32 }
@@ -235,70 +251,40 @@ final class ExecutionPlan {
         // One im2col block per worker thread.
         scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount * (pool?.threadCount ?? 1), 1))
         scratch.initialize(repeating: 0)
-        let columns = UnsafeMutablePointer<Int8>.allocate(capacity: max(int8Columns, 1))
-        columns.initialize(repeating: 0, count: max(int8Columns, 1))
-        let accumulators = UnsafeMutablePointer<Int32>.allocate(capacity: max(int8Accumulators, 1))
-        accumulators.initialize(repeating: 0, count: max(int8Accumulators, 1))
-        int8Scratch = Int8Scratch(columns: columns, accumulators: accumulators)
-        int8ScratchBytes = int8Columns + int8Accumulators * MemoryLayout<Int32>.stride
     }
 
     deinit {
         scratch.deallocate()
-        int8Scratch.columns.deallocate()
-        int8Scratch.accumulators.deallocate()
     }
 
-    /// Runs every step in order.
+    /// Runs every step in order, the big GEMM-backed ones split across the pool.
     func execute() {
-        if let pool, pool.threadCount > 1 {
-            executeParallel(pool)
-            return
-        }
+        let pool = self.pool.flatMap { $0.threadCount > 1 ? $0 : nil }
+        let scratch = self.scratch.baseAddress!
         // Through a buffer pointer: array iteration in unoptimised builds allocates per element.
         steps.withUnsafeBufferPointer { steps in
-        for step in steps {
-            switch step.kernel {
+        for index in steps.indices {
+            switch steps[index].kernel {
             case .reference:
-                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output!)
-            case .gemmConv2D(let attributes):
-                GemmKernels.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
-                                   attributes: attributes, output: step.output!, scratch: scratch.baseAddress)
-            case .gemmDense(let activation):
-                GemmKernels.dense(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
-                                  activation: activation, output: step.output!)
+                ReferenceKernels.run(steps[index].operation, inputs: steps[index].inputs, output: steps[index].output!)
+            case .gemmConv2D(let conv):
+                conv.run(scratch: scratch, scratchStride: scratchCount, pool: pool)
+            case .gemmDense(let dense):
+                dense.run(pool: pool)
+            case .maxPool2D(let pool):
+                pool.run()
+            case .int8Gemm(let gemm):
+                gemm.run(scratch: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int16.self),
+                         scratchStride: 2 * scratchCount, pool: pool)
             case .int8(let work):
-                work.run(scratch: int8Scratch)
-            }
-        }
-        }
-    }
-
-    /// Runs every step in order, the GEMM-backed ones split across `pool`.
-    private func executeParallel(_ pool: WorkerPool) {
-        steps.withUnsafeBufferPointer { steps in
-        for step in steps {
-            switch step.kernel {
-            case .reference:
-                ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output!)
-            case .gemmConv2D(let attributes):
-                ParallelGemm.conv2D(input: step.inputs[0]!, weight: step.inputs[1]!,
-                                    bias: step.inputs.count > 2 ? step.inputs[2] : nil, attributes: attributes,
-                                    output: step.output!, scratch: scratch.baseAddress!, scratchStride: scratchCount,
-                                    pool: pool)
-            case .gemmDense(let activation):
-                ParallelGemm.dense(input: step.inputs[0]!, weight: step.inputs[1]!,
-                                   bias: step.inputs.count > 2 ? step.inputs[2] : nil, activation: activation,
-                                   output: step.output!, pool: pool)
-            case .int8(let work):
-                work.run(scratch: int8Scratch)
+                work.run()
             }
         }
         }
     }
 
     /// Bytes of scratch memory besides the arena (one im2col block per worker thread).
-    var scratchBytes: Int { scratchCount * (pool?.threadCount ?? 1) * MemoryLayout<Float>.stride + int8ScratchBytes }
+    var scratchBytes: Int { scratchCount * (pool?.threadCount ?? 1) * MemoryLayout<Float>.stride }
 
     func pointer(to name: String) -> UnsafeMutableRawPointer? {
         switch locations[name] {

@@ -6,14 +6,6 @@ struct Int8Weights {
     let shape: Shape
     let bias: UnsafePointer<Int32>?
     let requantization: Requantization
-    /// Σ w per output channel, for the optimized kernels' zero-point correction.
-    let rowSums: [Int32]
-}
-
-/// Scratch memory of the optimized int8 kernels; the steps run one at a time and share it.
-struct Int8Scratch {
-    let columns: UnsafeMutablePointer<Int8>
-    let accumulators: UnsafeMutablePointer<Int32>
 }
 
 /// One int8 (or float↔int8) kernel call with its addresses and fixed-point constants resolved.
@@ -31,7 +23,7 @@ struct Int8Step {
     }
 
     let work: Work
-    /// The int8 GEMM for Conv2D (groups == 1) and Dense, or the reference kernels everywhere.
+    /// Optimized kernels where they exist (`gemmStep`, max pooling), or the reference ones everywhere.
     let optimized: Bool
 
     /// The step for `node`, whose input and output values live at `address`; nil when the node
@@ -59,13 +51,10 @@ struct Int8Step {
             let data = UnsafePointer(address(node.inputs[1]).assumingMemoryBound(to: Int8.self))
             let bias = node.inputs.count > 2 && !node.inputs[2].isEmpty
                 ? UnsafePointer(address(node.inputs[2]).assumingMemoryBound(to: Int32.self)) : nil
-            let outputs = info.shape[0]
-            let depth = (info.shape.elementCount ?? 0) / max(outputs, 1)
             return Int8Weights(data: data, shape: info.shape, bias: bias,
                                requantization: Requantization(inputScale: x.scale, weightScales: info.quantization!.scales,
                                                               outputScale: y.scale, outputZeroPoint: y.zeroPoint,
-                                                              activation: activation),
-                               rowSums: Int8GemmKernels.rowSums(data, outputs: outputs, depth: depth))
+                                                              activation: activation))
         }
         let work: Work
         switch node.operation {
@@ -99,48 +88,42 @@ struct Int8Step {
         return Int8Step(work: work, optimized: optimized)
     }
 
-    /// Scratch this step needs: (int8 im2col columns, int32 accumulators).
-    var scratchCounts: (columns: Int, accumulators: Int) {
-        guard optimized else { return (0, 0) }
+    /// The packed int8 GEMM step for an optimized Conv2D (groups == 1) or Dense; nil otherwise.
+    func gemmStep(buffers: inout [PlanBuffer]) -> Int8GemmStep? {
+        guard optimized else { return nil }
         switch work {
-        case .conv2D(let x, let w, let a, let y) where a.groups == 1:
-            _ = x
-            return (Int8GemmKernels.conv2DColumnCount(weight: w.shape, output: y.shape, attributes: a),
-                    Int8GemmKernels.accumulatorCount(rows: y.shape[1] * y.shape[2], outputs: w.shape[0]))
-        case .dense(let x, let w, _):
-            return (0, Int8GemmKernels.accumulatorCount(rows: x.shape[0], outputs: w.shape[0]))
+        case .conv2D(let x, let w, let a, let y):
+            return Int8GemmStep.make(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
+                                     requantization: w.requantization, convolution: a, output: y, buffers: &buffers)
+        case .dense(let x, let w, let y):
+            return Int8GemmStep.make(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
+                                     requantization: w.requantization, convolution: nil, output: y, buffers: &buffers)
         default:
-            return (0, 0)
+            return nil
         }
     }
 
-    func run(scratch: Int8Scratch) {
+    func run() {
         switch work {
         case .quantize(let x, let y):
             Int8ReferenceKernels.quantize(input: x, output: y)
         case .dequantize(let x, let y):
             Int8ReferenceKernels.dequantize(input: x, output: y)
         case .conv2D(let x, let w, let a, let y):
-            if optimized && a.groups == 1 {
-                Int8GemmKernels.conv2D(input: x, weight: w.data, weightShape: w.shape, bias: w.bias, rowSums: w.rowSums,
-                                       attributes: a, requantization: w.requantization, output: y,
-                                       columns: scratch.columns, accumulators: scratch.accumulators)
-            } else {
-                Int8ReferenceKernels.conv2D(input: x, weight: w.data, weightShape: w.shape, bias: w.bias, attributes: a,
-                                            requantization: w.requantization, output: y)
-            }
+            Int8ReferenceKernels.conv2D(input: x, weight: w.data, weightShape: w.shape, bias: w.bias, attributes: a,
+                                        requantization: w.requantization, output: y)
         case .dense(let x, let w, let y):
-            if optimized {
-                Int8GemmKernels.dense(input: x, weight: w.data, weightShape: w.shape, bias: w.bias, rowSums: w.rowSums,
-                                      requantization: w.requantization, output: y, accumulators: scratch.accumulators)
-            } else {
-                Int8ReferenceKernels.dense(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
-                                           requantization: w.requantization, output: y)
-            }
+            Int8ReferenceKernels.dense(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
+                                       requantization: w.requantization, output: y)
         case .add(let a, let b, let r, let y):
             Int8ReferenceKernels.add(a, b, requantization: r, output: y)
         case .maxPool2D(let x, let a, let y):
-            Int8ReferenceKernels.maxPool2D(input: x, attributes: a, output: y)
+            if optimized {
+                MaxPoolStep(input: x.data, inputShape: x.shape, output: y.data, outputShape: y.shape, attributes: a,
+                            isInt8: true).run()
+            } else {
+                Int8ReferenceKernels.maxPool2D(input: x, attributes: a, output: y)
+            }
         case .averagePool2D(let x, let a, let y):
             Int8ReferenceKernels.averagePool2D(input: x, attributes: a, output: y)
         case .globalAveragePool(let x, let y):

@@ -103,31 +103,28 @@ struct ParallelSessionTests {
                               initializers: ["w": Tensor(shape: weightShape, floats: weight)]).analyze()
         let outputShape = probe.values["y"]!.shape
         let rows = outputShape[0] * outputShape[1] * outputShape[2]
-        let scratchCount = max(1, GemmKernels.conv2DScratchCount(input: inputShape, weight: weightShape, output: outputShape,
-                                                                  attributes: testCase.attributes))
         var whole = [Float](repeating: 0, count: outputShape.elementCount!)
         var pieces = [Float](repeating: .nan, count: outputShape.elementCount!)
-        var scratch = [Float](repeating: 0, count: scratchCount)
+        var buffers: [PlanBuffer] = []
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
                 let inputView = TensorView(x.baseAddress!, inputShape), weightView = TensorView(w.baseAddress!, weightShape)
-                whole.withUnsafeMutableBufferPointer { y in
-                    scratch.withUnsafeMutableBufferPointer { s in
-                        GemmKernels.conv2D(input: inputView, weight: weightView, bias: nil, attributes: testCase.attributes,
-                                           output: MutableTensorView(y.baseAddress!, outputShape), scratch: s.baseAddress)
-                    }
-                }
-                pieces.withUnsafeMutableBufferPointer { y in
-                    scratch.withUnsafeMutableBufferPointer { s in
+                for (target, lengths) in [(0, [rows]), (1, [1, 7, rows / 3 + 5, 13] + [Int](repeating: 29, count: rows))] {
+                    func cover(_ y: UnsafeMutableBufferPointer<Float>) {
+                        let step = FloatConv2DStep.make(input: inputView, weight: weightView, bias: nil,
+                                                        attributes: testCase.attributes,
+                                                        output: MutableTensorView(y.baseAddress!, outputShape), buffers: &buffers)!
+                        var scratch = [Float](repeating: 0, count: max(1, step.scratchCount))
+                        // The direct single-channel kernel splits by whole images only.
+                        let granule = step.method == .directSingleChannel ? step.pixels : 1
                         var start = 0
-                        for length in [1, 7, rows / 3 + 5, 13] + [Int](repeating: 29, count: rows) where start < rows {
-                            let end = min(rows, start + length)
-                            ParallelGemm.conv2DRows(start..<end, input: inputView, weight: weightView, bias: nil,
-                                                    attributes: testCase.attributes,
-                                                    output: MutableTensorView(y.baseAddress!, outputShape), scratch: s.baseAddress!)
+                        for length in lengths where start < rows {
+                            let end = min(rows, start + max(granule, length / granule * granule))
+                            scratch.withUnsafeMutableBufferPointer { step.run(rows: start..<end, scratch: $0.baseAddress!) }
                             start = end
                         }
                     }
+                    if target == 0 { whole.withUnsafeMutableBufferPointer { cover($0) } } else { pieces.withUnsafeMutableBufferPointer { cover($0) } }
                 }
             }
         }

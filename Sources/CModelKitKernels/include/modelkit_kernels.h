@@ -50,6 +50,41 @@ void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, f
 void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
                         const float *b, long ldb, float *c, long ldc, const float *bias, int relu);
 
+/// Weights packed once for mk_sgemm_packed: B stored N x K (one row per output, ldb apart) laid
+/// out as the micro-kernel of `path` reads it. `mk_sgemm_packed_b_count` floats (64-byte aligned
+/// storage recommended); the layout depends on the path, so pack and multiply with the same one.
+long mk_sgemm_packed_b_count(int path, long n, long k);
+void mk_sgemm_pack_b(int path, long n, long k, const float *b, long ldb, float *packed);
+
+/// C = A * B^T + bias, then max(C, 0) when relu != 0, with B from mk_sgemm_pack_b (same path).
+/// A is M x K row-major (lda apart); C is not read.
+void mk_sgemm_packed(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
+                     long ldc, const float *bias, int relu);
+
+/// The shape of an NHWC convolution window walk, for one image: input h x w x c, kernel kh x kw,
+/// strides, dilations, top/left padding, output oh x ow.
+typedef struct {
+    long h, w, c, kh, kw, sh, sw, dh, dw, pad_top, pad_left, oh, ow;
+} mk_conv_geometry;
+
+/// Rows [p0, p1) of the im2col matrix of one NHWC image: row p (written at columns + (p - p0) *
+/// kh*kw*c) holds the window of output pixel p in (ky, kx, channel) order, `pad` outside the input.
+void mk_im2col_f32(const mk_conv_geometry *g, const float *image, long p0, long p1, float pad, float *columns);
+void mk_im2col_i8(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int8_t pad, int8_t *columns);
+
+/// The shape of an NHWC pooling: batch n, input h x w x c, window kh x kw, strides, top/left
+/// padding, output oh x ow.
+typedef struct {
+    long n, h, w, c, kh, kw, sh, sw, pad_top, pad_left, oh, ow;
+} mk_pool_geometry;
+
+/// Max pooling with padded cells ignored (every window must hold a real cell). Float: a value
+/// replaces the running max only when greater (NaN never does), starting from -infinity.
+void mk_maxpool_f32(const mk_pool_geometry *g, const float *x, float *y);
+void mk_maxpool_f32_path(int path, const mk_pool_geometry *g, const float *x, float *y);
+void mk_maxpool_i8(const mk_pool_geometry *g, const int8_t *x, int8_t *y);
+void mk_maxpool_i8_path(int path, const mk_pool_geometry *g, const int8_t *x, int8_t *y);
+
 /// ReLU backward fused with the bias gradient: dst[i] = out[i] > 0 ? dy[i] : 0 over a row-major
 /// rows x cols matrix (`out` is the ReLU output; dst must not overlap dy or out). When `column_sums` is not NULL
 /// it receives the column sums of dst, added in float over blocks of 64 rows and across blocks in
@@ -120,6 +155,38 @@ void mk_igemm(long m, long n, long k, const int8_t *a, long lda, const int8_t *b
 /// The same with an explicit path (clamped to what the CPU supports), for tests and benchmarks.
 void mk_igemm_path(int path, long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb,
                    int32_t *c, long ldc);
+
+/// Requantization of int32 sums to int8 per output channel j: bias[j] added (NULL: none), then
+/// gemmlowp's multiply by multiplier[j] (Q31, > 0) and 2^shift[j], plus the output zero point,
+/// clamped to [minimum, maximum].
+typedef struct {
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t output_zero_point, minimum, maximum;
+} mk_requantization;
+
+/// Pairs of depth values the packed int8 GEMM works in: ceil(k / 2). Left-matrix rows hold
+/// 2 * pairs int16 values (a zero after an odd k).
+long mk_igemm_depth_pairs(long k);
+/// int16 values of an N x K int8 weight (one row per output, ldb apart) packed for the GEMM below.
+long mk_igemm_packed_b_count(long n, long k);
+void mk_igemm_pack_b(long n, long k, const int8_t *b, long ldb, int16_t *packed);
+
+/// C[i][j] = requantize(sum_p A[i][p] * B[j][p]) as int8, where A holds int8 codes minus their
+/// zero point as int16 (M rows, lda apart, padded to an even depth with zeros) and B is packed by
+/// mk_igemm_pack_b. Exact integer arithmetic: every path gives identical results.
+void mk_igemm_requantize(long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
+                         const mk_requantization *r, int8_t *c, long ldc);
+void mk_igemm_requantize_path(int path, long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
+                              const mk_requantization *r, int8_t *c, long ldc);
+
+/// Left-matrix rows for it: y[i][p] = x[i][p] - zero_point for p < k, zeros up to ldy.
+void mk_widen_rows_i8(long rows, long k, const int8_t *x, long ldx, int32_t zero_point, int16_t *y, long ldy);
+/// im2col rows [p0, p1) of one int8 NHWC image as (code - zero_point) int16, ldc apart (zeros
+/// for padded cells, which hold the zero point, and after the depth).
+void mk_im2col_i8_widen(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int32_t zero_point,
+                        int16_t *columns, long ldc);
 
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1

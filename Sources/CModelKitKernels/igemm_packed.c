@@ -1,0 +1,225 @@
+// int8 GEMM for inference with the requantization fused: C = requantize(A * B^T + bias) as int8.
+// A holds (q - zero_point) as int16 (so padding is 0 and no zero-point correction is needed),
+// B is the int8 weight packed once as int16 pairs: panels of 16 output channels, [k/2][16][2].
+// One _mm256_madd_epi16 of a broadcast A pair with a B vector adds two products for 8 channels
+// into int32 lanes: |a| <= 255, |w| <= 128, so a pair sum is far from overflowing. Integer sums
+// are exact, so every path gives identical results; the requantization is gemmlowp/TFLite's, the
+// same arithmetic as the Swift `QuantizedMultiplier.apply`.
+#include "modelkit_kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+enum { NR = 16, MR = 6 };
+
+long mk_igemm_depth_pairs(long k) { return (k + 1) / 2; }
+
+long mk_igemm_packed_b_count(long n, long k) { return ((n + NR - 1) / NR) * NR * 2 * mk_igemm_depth_pairs(k); }
+
+void mk_igemm_pack_b(long n, long k, const int8_t *b, long ldb, int16_t *packed) {
+    const long pairs = mk_igemm_depth_pairs(k);
+    for (long j0 = 0; j0 < n; j0 += NR) {
+        int16_t *panel = packed + j0 * 2 * pairs;
+        for (long q = 0; q < pairs; q++)
+            for (long j = 0; j < NR; j++)
+                for (long e = 0; e < 2; e++) {
+                    const long p = 2 * q + e;
+                    panel[(q * NR + j) * 2 + e] = j0 + j < n && p < k ? b[(j0 + j) * ldb + p] : 0;
+                }
+    }
+}
+
+// The scalar requantization, exactly `QuantizedMultiplier.apply` then offset and clamp.
+static inline int8_t requantize_one(int32_t acc, int32_t multiplier, int32_t shift, const mk_requantization *r) {
+    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    int64_t shifted = (int64_t)acc * ((int64_t)1 << left);
+    int32_t x = shifted > INT32_MAX ? INT32_MAX : shifted < INT32_MIN ? INT32_MIN : (int32_t)shifted;
+    int32_t high;
+    if (x == INT32_MIN && multiplier == INT32_MIN) {
+        high = INT32_MAX;
+    } else {
+        const int64_t product = (int64_t)x * multiplier;
+        const int64_t nudge = product >= 0 ? (1 << 30) : (1 - (1 << 30));
+        high = (int32_t)((product + nudge) / ((int64_t)1 << 31));
+    }
+    if (right > 0) {
+        const int32_t mask = (int32_t)((1u << right) - 1);
+        const int32_t remainder = high & mask;
+        const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+        high = (high >> right) + (remainder > threshold ? 1 : 0);
+    }
+    int32_t value = high + r->output_zero_point;
+    value = value < r->minimum ? r->minimum : value > r->maximum ? r->maximum : value;
+    return (int8_t)value;
+}
+
+static void igemm_portable(long m, long n, long k, const int16_t *a, long lda, const int16_t *packed,
+                           const mk_requantization *r, int8_t *c, long ldc) {
+    const long pairs = mk_igemm_depth_pairs(k);
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) {
+            const int16_t *panel = packed + (j / NR) * NR * 2 * pairs + (j % NR) * 2;
+            int32_t acc = r->bias != NULL ? r->bias[j] : 0;
+            for (long q = 0; q < pairs; q++)
+                acc += (int32_t)a[i * lda + 2 * q] * panel[q * NR * 2] + (int32_t)a[i * lda + 2 * q + 1] * panel[q * NR * 2 + 1];
+            c[i * ldc + j] = requantize_one(acc, r->multiplier[j], r->shift[j], r);
+        }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2.
+
+// (x * m + 2^30) >> 31 per int32 lane, in 64 bits: equal to gemmlowp's rounding doubling high
+// multiply (its sign-dependent nudge and truncating division combine into this floor) whenever
+// m > 0, which the Q31 multipliers are; bits 31..62 of the sum are the result either way.
+__attribute__((target("avx2")))
+static inline __m256i doubling_high_mul(__m256i x, __m256i m) {
+    const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), half), 31);
+    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), half);
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32), 0xAA);
+}
+
+// Rounding right shift by `right` (>= 0) per lane, ties away from zero.
+__attribute__((target("avx2")))
+static inline __m256i rounding_shift(__m256i x, __m256i right) {
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+    const __m256i remainder = _mm256_and_si256(x, mask);
+    // threshold = mask/2 + (x < 0): subtracting the all-ones compare adds 1.
+    const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(_mm256_setzero_si256(), x));
+    return _mm256_sub_epi32(_mm256_srav_epi32(x, right), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+typedef struct {
+    __m256i bias, multiplier, right;
+} lane_params;
+
+__attribute__((target("avx2")))
+static inline void store8(int8_t *dst, __m256i acc, lane_params p, __m256i zp, __m256i lo, __m256i hi, long count) {
+    __m256i v = rounding_shift(doubling_high_mul(_mm256_add_epi32(acc, p.bias), p.multiplier), p.right);
+    v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i bytes = _mm_packs_epi16(words, words);
+    if (count == 8) {
+        _mm_storel_epi64((__m128i *)dst, bytes);
+    } else {
+        int8_t lanes[16];
+        _mm_storeu_si128((__m128i *)lanes, bytes);
+        memcpy(dst, lanes, (size_t)count);
+    }
+}
+
+// One rows x 16 tile (rows <= MR, a constant after inlining so the accumulators stay in registers).
+__attribute__((target("avx2"), always_inline))
+static inline void tile_avx2(const long rows, long pairs, const int16_t *a, long lda, const int16_t *panel,
+                             const lane_params p[2], const mk_requantization *r, int8_t *c, long ldc, long cols) {
+    __m256i acc[MR][2];
+    for (long i = 0; i < rows; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    for (long q = 0; q < pairs; q++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(panel + q * 2 * NR));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(panel + q * 2 * NR + 16));
+        for (long i = 0; i < rows; i++) {
+            int32_t pair;
+            memcpy(&pair, a + i * lda + 2 * q, sizeof(pair));
+            const __m256i x = _mm256_set1_epi32(pair);
+            acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(x, b0));
+            acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(x, b1));
+        }
+    }
+    const __m256i zp = _mm256_set1_epi32(r->output_zero_point);
+    const __m256i lo = _mm256_set1_epi32(r->minimum), hi = _mm256_set1_epi32(r->maximum);
+    for (long i = 0; i < rows; i++) {
+        int8_t *row = c + i * ldc;
+        store8(row, acc[i][0], p[0], zp, lo, hi, cols < 8 ? cols : 8);
+        if (cols > 8) store8(row + 8, acc[i][1], p[1], zp, lo, hi, cols - 8);
+    }
+}
+
+__attribute__((target("avx2")))
+static void igemm_avx2(long m, long n, long k, const int16_t *a, long lda, const int16_t *packed,
+                       const mk_requantization *r, int8_t *c, long ldc) {
+    const long pairs = mk_igemm_depth_pairs(k);
+    for (long j0 = 0; j0 < n; j0 += NR) {
+        const long cols = n - j0 < NR ? n - j0 : NR;
+        int32_t bias[NR] = {0}, multiplier[NR] = {0}, right[NR] = {0};
+        for (long j = 0; j < cols; j++) {
+            bias[j] = r->bias != NULL ? r->bias[j0 + j] : 0;
+            multiplier[j] = r->multiplier[j0 + j];
+            right[j] = -r->shift[j0 + j];
+        }
+        lane_params p[2];
+        for (int h = 0; h < 2; h++) {
+            p[h].bias = _mm256_loadu_si256((const __m256i *)(bias + 8 * h));
+            p[h].multiplier = _mm256_loadu_si256((const __m256i *)(multiplier + 8 * h));
+            p[h].right = _mm256_loadu_si256((const __m256i *)(right + 8 * h));
+        }
+        const int16_t *panel = packed + j0 * 2 * pairs;
+        long i = 0;
+        for (; i + MR <= m; i += MR) tile_avx2(MR, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols);
+        switch (m - i) {
+        case 5: tile_avx2(5, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
+        case 4: tile_avx2(4, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
+        case 3: tile_avx2(3, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
+        case 2: tile_avx2(2, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
+        case 1: tile_avx2(1, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
+        default: break;
+        }
+    }
+}
+
+// The vector requantization covers right shifts only (multipliers below 1, the normal case).
+static int right_shifts_only(long n, const int32_t *shift) {
+    for (long j = 0; j < n; j++)
+        if (shift[j] > 0) return 0;
+    return 1;
+}
+
+void mk_igemm_requantize_path(int path, long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
+                              const mk_requantization *r, int8_t *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2 && right_shifts_only(n, r->shift))
+        igemm_avx2(m, n, k, a, lda, packed_b, r, c, ldc);
+    else
+        igemm_portable(m, n, k, a, lda, packed_b, r, c, ldc);
+}
+
+void mk_igemm_requantize(long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
+                         const mk_requantization *r, int8_t *c, long ldc) {
+    mk_igemm_requantize_path(mk_kernels_active(), m, n, k, a, lda, packed_b, r, c, ldc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Left-matrix preparation: int8 codes minus the zero point, widened, rows padded to an even depth.
+
+void mk_widen_rows_i8(long rows, long k, const int8_t *x, long ldx, int32_t zero_point, int16_t *y, long ldy) {
+    for (long i = 0; i < rows; i++) {
+        long p = 0;
+        for (; p < k; p++) y[i * ldy + p] = (int16_t)(x[i * ldx + p] - zero_point);
+        for (; p < ldy; p++) y[i * ldy + p] = 0;
+    }
+}
+
+void mk_im2col_i8_widen(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int32_t zero_point,
+                        int16_t *columns, long ldc) {
+    const long c = g->c;
+    for (long p = p0; p < p1; p++) {
+        const long oy = p / g->ow, ox = p - oy * g->ow;
+        const long top = oy * g->sh - g->pad_top, left = ox * g->sw - g->pad_left;
+        int16_t *row = columns + (p - p0) * ldc;
+        for (long ky = 0; ky < g->kh; ky++) {
+            const long iy = top + ky * g->dh;
+            for (long kx = 0; kx < g->kw; kx++) {
+                const long ix = left + kx * g->dw;
+                int16_t *cell = row + (ky * g->kw + kx) * c;
+                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
+                    memset(cell, 0, (size_t)c * sizeof(int16_t));
+                } else {
+                    const int8_t *src = image + (iy * g->w + ix) * c;
+                    for (long i = 0; i < c; i++) cell[i] = (int16_t)(src[i] - zero_point);
+                }
+            }
+        }
+        for (long q = g->kh * g->kw * c; q < ldc; q++) row[q] = 0;
+    }
+}

@@ -1,0 +1,131 @@
+// Inference max pooling over NHWC for any window, stride and padding, float and int8. The
+// reference walks one channel at a time and builds a cell list per output; here each output
+// pixel takes the max over its window clipped to the real input (padded cells are ignored), with
+// the channels in SIMD lanes.
+#include "modelkit_kernels.h"
+
+#include <float.h>
+#include <immintrin.h>
+#include <math.h>
+
+// The window of output (oy, ox) clipped to the input: rows [*y0, *y1), columns [*x0, *x1).
+static inline void clip_window(const mk_pool_geometry *g, long oy, long ox, long *y0, long *y1, long *x0, long *x1) {
+    const long top = oy * g->sh - g->pad_top, left = ox * g->sw - g->pad_left;
+    *y0 = top < 0 ? 0 : top;
+    *y1 = top + g->kh > g->h ? g->h : top + g->kh;
+    *x0 = left < 0 ? 0 : left;
+    *x1 = left + g->kw > g->w ? g->w : left + g->kw;
+}
+
+// Float: a value replaces the best only when strictly greater, so NaN is skipped and ties keep
+// the first, exactly like the reference (its start value is -infinity).
+static void maxpool_f32_portable(const mk_pool_geometry *g, const float *x, float *y) {
+    const long c = g->c;
+    for (long s = 0; s < g->n; s++)
+        for (long oy = 0; oy < g->oh; oy++)
+            for (long ox = 0; ox < g->ow; ox++) {
+                long y0, y1, x0, x1;
+                clip_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                float *out = y + ((s * g->oh + oy) * g->ow + ox) * c;
+                for (long ch = 0; ch < c; ch++) out[ch] = -INFINITY;
+                for (long iy = y0; iy < y1; iy++)
+                    for (long ix = x0; ix < x1; ix++) {
+                        const float *cell = x + ((s * g->h + iy) * g->w + ix) * c;
+                        for (long ch = 0; ch < c; ch++) out[ch] = cell[ch] > out[ch] ? cell[ch] : out[ch];
+                    }
+            }
+}
+
+// max_ps(v, best) returns its second operand when v is NaN or equal to best: the same rule.
+__attribute__((target("avx2,fma")))
+static void maxpool_f32_avx2(const mk_pool_geometry *g, const float *x, float *y) {
+    const long c = g->c, cv = c & ~7L;
+    for (long s = 0; s < g->n; s++)
+        for (long oy = 0; oy < g->oh; oy++)
+            for (long ox = 0; ox < g->ow; ox++) {
+                long y0, y1, x0, x1;
+                clip_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                float *out = y + ((s * g->oh + oy) * g->ow + ox) * c;
+                const float *base = x + s * g->h * g->w * c;
+                for (long ch = 0; ch < cv; ch += 8) {
+                    __m256 best = _mm256_set1_ps(-INFINITY);
+                    for (long iy = y0; iy < y1; iy++)
+                        for (long ix = x0; ix < x1; ix++)
+                            best = _mm256_max_ps(_mm256_loadu_ps(base + (iy * g->w + ix) * c + ch), best);
+                    _mm256_storeu_ps(out + ch, best);
+                }
+                for (long ch = cv; ch < c; ch++) {
+                    float best = -INFINITY;
+                    for (long iy = y0; iy < y1; iy++)
+                        for (long ix = x0; ix < x1; ix++) {
+                            const float v = base[(iy * g->w + ix) * c + ch];
+                            best = v > best ? v : best;
+                        }
+                    out[ch] = best;
+                }
+            }
+}
+
+static void maxpool_i8_portable(const mk_pool_geometry *g, const int8_t *x, int8_t *y) {
+    const long c = g->c;
+    for (long s = 0; s < g->n; s++)
+        for (long oy = 0; oy < g->oh; oy++)
+            for (long ox = 0; ox < g->ow; ox++) {
+                long y0, y1, x0, x1;
+                clip_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                int8_t *out = y + ((s * g->oh + oy) * g->ow + ox) * c;
+                for (long ch = 0; ch < c; ch++) out[ch] = INT8_MIN;
+                for (long iy = y0; iy < y1; iy++)
+                    for (long ix = x0; ix < x1; ix++) {
+                        const int8_t *cell = x + ((s * g->h + iy) * g->w + ix) * c;
+                        for (long ch = 0; ch < c; ch++) out[ch] = cell[ch] > out[ch] ? cell[ch] : out[ch];
+                    }
+            }
+}
+
+__attribute__((target("avx2")))
+static void maxpool_i8_avx2(const mk_pool_geometry *g, const int8_t *x, int8_t *y) {
+    const long c = g->c, cv = c & ~31L;
+    for (long s = 0; s < g->n; s++)
+        for (long oy = 0; oy < g->oh; oy++)
+            for (long ox = 0; ox < g->ow; ox++) {
+                long y0, y1, x0, x1;
+                clip_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                int8_t *out = y + ((s * g->oh + oy) * g->ow + ox) * c;
+                const int8_t *base = x + s * g->h * g->w * c;
+                for (long ch = 0; ch < cv; ch += 32) {
+                    __m256i best = _mm256_set1_epi8(INT8_MIN);
+                    for (long iy = y0; iy < y1; iy++)
+                        for (long ix = x0; ix < x1; ix++)
+                            best = _mm256_max_epi8(best, _mm256_loadu_si256((const __m256i *)(base + (iy * g->w + ix) * c + ch)));
+                    _mm256_storeu_si256((__m256i *)(out + ch), best);
+                }
+                for (long ch = cv; ch < c; ch++) {
+                    int8_t best = INT8_MIN;
+                    for (long iy = y0; iy < y1; iy++)
+                        for (long ix = x0; ix < x1; ix++) {
+                            const int8_t v = base[(iy * g->w + ix) * c + ch];
+                            best = v > best ? v : best;
+                        }
+                    out[ch] = best;
+                }
+            }
+}
+
+void mk_maxpool_f32_path(int path, const mk_pool_geometry *g, const float *x, float *y) {
+    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2) maxpool_f32_avx2(g, x, y);
+    else maxpool_f32_portable(g, x, y);
+}
+
+void mk_maxpool_f32(const mk_pool_geometry *g, const float *x, float *y) {
+    mk_maxpool_f32_path(mk_kernels_active(), g, x, y);
+}
+
+void mk_maxpool_i8_path(int path, const mk_pool_geometry *g, const int8_t *x, int8_t *y) {
+    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2) maxpool_i8_avx2(g, x, y);
+    else maxpool_i8_portable(g, x, y);
+}
+
+void mk_maxpool_i8(const mk_pool_geometry *g, const int8_t *x, int8_t *y) {
+    mk_maxpool_i8_path(mk_kernels_active(), g, x, y);
+}

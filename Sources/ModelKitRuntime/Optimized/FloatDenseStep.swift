@@ -1,0 +1,69 @@
+import CModelKitKernels
+import ModelKitCore
+
+/// A float Dense prepared at plan time: weights packed once, bias and ReLU in the GEMM epilogue.
+struct FloatDenseStep {
+    let input: UnsafePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+    let batch: Int
+    let depth: Int
+    let outputs: Int
+    let weight: UnsafePointer<Float>
+    let bias: UnsafePointer<Float>?
+    let activation: FusedActivation
+    let path: Int32
+    /// Output columns per packed panel: column splits must fall on panel bounds.
+    let panel: Int
+
+    static func make(input: TensorView, weight: TensorView, bias: TensorView?, activation: FusedActivation,
+                     output: MutableTensorView, buffers: inout [PlanBuffer]) -> FloatDenseStep {
+        let (n, k, o) = (input.shape[0], input.shape[1], weight.shape[0])
+        let path = mk_kernels_active()
+        let buffer = PlanBuffer(bytes: mk_sgemm_packed_b_count(path, o, k) * MemoryLayout<Float>.stride)
+        let floats = buffer.base.assumingMemoryBound(to: Float.self)
+        mk_sgemm_pack_b(path, o, k, weight.data, k, floats)
+        buffers.append(buffer)
+        return FloatDenseStep(input: input.data, output: output.data, batch: n, depth: k, outputs: o,
+                              weight: UnsafePointer(floats), bias: bias?.data, activation: activation, path: path,
+                              panel: mk_sgemm_packed_b_count(path, 1, 1))
+    }
+
+    /// Rows `rows` and columns `columns` (a multiple of `panel` from the start) of the output.
+    func run(rows: Range<Int>, columns: Range<Int>) {
+        guard !rows.isEmpty, !columns.isEmpty else { return }
+        let relu: Int32 = activation == .relu ? 1 : 0
+        mk_sgemm_packed(path, rows.count, columns.count, depth, input + rows.lowerBound * depth, depth,
+                        weight + columns.lowerBound * depth, output + rows.lowerBound * outputs + columns.lowerBound,
+                        outputs, bias.map { $0 + columns.lowerBound }, relu)
+        if activation != .none && activation != .relu {
+            for row in rows {
+                let line = output + row * outputs
+                for column in columns { line[column] = activation.apply(line[column]) }
+            }
+        }
+    }
+
+    /// The whole step, split by output columns (wide layers) or rows (big batches) across `pool`
+    /// when it is big enough to pay for the wake-up.
+    func run(pool: WorkerPool?) {
+        guard let pool, pool.threadCount > 1, batch * depth * outputs >= ParallelGemm.minimumWork,
+              outputs >= 2 * panel || batch >= 2 * pool.threadCount else {
+            run(rows: 0..<batch, columns: 0..<outputs)
+            return
+        }
+        var job = (step: self, tasks: pool.threadCount)
+        withUnsafeMutablePointer(to: &job) { job in
+            pool.run(tasks: job.pointee.tasks, context: job) { context, task in
+                let job = context!.assumingMemoryBound(to: (step: FloatDenseStep, tasks: Int).self)
+                let step = job.pointee.step
+                if step.batch >= 2 * job.pointee.tasks {
+                    step.run(rows: ParallelGemm.chunk(task, of: job.pointee.tasks, count: step.batch, granule: 4),
+                             columns: 0..<step.outputs)
+                } else {
+                    step.run(rows: 0..<step.batch,
+                             columns: ParallelGemm.chunk(task, of: job.pointee.tasks, count: step.outputs, granule: step.panel))
+                }
+            }
+        }
+    }
+}

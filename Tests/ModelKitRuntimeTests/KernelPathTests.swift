@@ -1,0 +1,190 @@
+import CModelKitKernels
+import ModelKitCore
+@testable import ModelKitRuntime
+import Testing
+
+/// The inference C kernels on every dispatch path this CPU has (the same paths MODELKIT_KERNELS
+/// selects), against the reference kernels or plain loops: int8 bit-exact, float within 1e-5.
+@Suite("inference kernel paths")
+struct KernelPathTests {
+    static var paths: [Int32] {
+        [MK_KERNELS_PORTABLE, MK_KERNELS_AVX2, MK_KERNELS_AVX512].map { Int32($0.rawValue) }
+            .filter { mk_kernels_clamp($0) == $0 }
+    }
+
+    /// int8 codes over the whole range, -128 included.
+    static func fullRangeCodes(_ count: Int, _ random: inout Int8Random) -> [Int8] {
+        (0..<count).map { _ in Int8(truncatingIfNeeded: random.next() >> 32) }
+    }
+
+    struct PoolCase: Sendable, CustomTestStringConvertible {
+        var input: [Int]
+        var attributes: Pool2DAttributes
+        var testDescription: String { "\(input) k\(attributes.kernelH)x\(attributes.kernelW) s\(attributes.strideH) \(attributes.padding)" }
+    }
+
+    static let poolCases: [PoolCase] = [
+        PoolCase(input: [1, 26, 26, 32], attributes: Pool2DAttributes(kernel: (2, 2))),
+        PoolCase(input: [2, 11, 11, 64], attributes: Pool2DAttributes(kernel: (2, 2))),
+        PoolCase(input: [3, 9, 7, 13], attributes: Pool2DAttributes(kernel: (3, 3), strides: (2, 2), padding: .same)),
+        PoolCase(input: [1, 8, 8, 40], attributes: Pool2DAttributes(kernel: (3, 2), strides: (1, 2),
+                                                                  padding: .explicit(top: 1, left: 1, bottom: 2, right: 0))),
+        PoolCase(input: [2, 5, 6, 3], attributes: Pool2DAttributes(kernel: (2, 3), strides: (3, 1))),
+    ]
+
+    static func outputShape(_ input: [Int], _ a: Pool2DAttributes) throws -> Shape {
+        let graph = Graph(inputs: [ValueInfo(name: "x", shape: Shape(input))], outputs: ["y"],
+                          nodes: [Node(name: "p", operation: .maxPool2D(a), inputs: ["x"], outputs: ["y"])])
+        return try graph.analyze().values["y"]!.shape
+    }
+
+    @Test(arguments: poolCases)
+    func floatMaxPoolMatchesReference(_ testCase: PoolCase) throws {
+        let shape = Shape(testCase.input)
+        let outShape = try Self.outputShape(testCase.input, testCase.attributes)
+        var random = SplitMix64(seed: UInt64(shape.elementCount!))
+        var x = random.floats(shape.elementCount!)
+        // Ties, NaN and -0/+0: the rules must match too.
+        for index in stride(from: 0, to: x.count, by: 7) { x[index] = 0.25 }
+        for index in stride(from: 3, to: x.count, by: 23) { x[index] = .nan }
+        for index in stride(from: 5, to: x.count, by: 11) { x[index] = index % 2 == 0 ? -0.0 : 0.0 }
+        let expected = runReference(.maxPool2D(testCase.attributes), [HostTensor(shape, x)], outputShape: outShape)
+        for path in Self.paths {
+            var y = [Float](repeating: .nan, count: outShape.elementCount!)
+            let step = x.withUnsafeBufferPointer { xs in
+                y.withUnsafeMutableBufferPointer { ys in
+                    MaxPoolStep(input: xs.baseAddress!, inputShape: shape, output: ys.baseAddress!, outputShape: outShape,
+                                attributes: testCase.attributes, isInt8: false)
+                }
+            }
+            x.withUnsafeBufferPointer { xs in
+                y.withUnsafeMutableBufferPointer { ys in
+                    withUnsafePointer(to: step.geometry) { mk_maxpool_f32_path(path, $0, xs.baseAddress, ys.baseAddress) }
+                }
+            }
+            #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "path \(path)")
+        }
+    }
+
+    @Test(arguments: poolCases)
+    func int8MaxPoolMatchesReference(_ testCase: PoolCase) throws {
+        let shape = Shape(testCase.input)
+        let outShape = try Self.outputShape(testCase.input, testCase.attributes)
+        var random = Int8Random(seed: UInt64(shape.elementCount!))
+        let x = Self.fullRangeCodes(shape.elementCount!, &random)
+        var expected = [Int8](repeating: 0, count: outShape.elementCount!)
+        x.withUnsafeBufferPointer { xs in
+            expected.withUnsafeMutableBufferPointer { ys in
+                Int8ReferenceKernels.maxPool2D(input: Int8View(xs.baseAddress!, shape, scale: 1, zeroPoint: 0),
+                                               attributes: testCase.attributes,
+                                               output: MutableInt8View(ys.baseAddress!, outShape, scale: 1, zeroPoint: 0))
+            }
+        }
+        for path in Self.paths {
+            var y = [Int8](repeating: 99, count: outShape.elementCount!)
+            x.withUnsafeBufferPointer { xs in
+                y.withUnsafeMutableBufferPointer { ys in
+                    let step = MaxPoolStep(input: xs.baseAddress!, inputShape: shape, output: ys.baseAddress!,
+                                           outputShape: outShape, attributes: testCase.attributes, isInt8: true)
+                    withUnsafePointer(to: step.geometry) { mk_maxpool_i8_path(path, $0, xs.baseAddress, ys.baseAddress) }
+                }
+            }
+            #expect(y == expected, "path \(path)")
+        }
+    }
+
+    /// The packed float GEMM with its bias+ReLU epilogue against a plain triple loop.
+    @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 17), (13, 16, 700), (6, 1, 1)])
+    func packedFloatGemmMatchesLoops(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var random = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
+        let a = random.floats(m * k), b = random.floats(n * k), bias = random.floats(n)
+        for relu: Int32 in [0, 1] {
+            // Exact sums, and the sum of |terms|: float rounding error scales with the latter.
+            var expected = [Float](repeating: 0, count: m * n)
+            var magnitude = [Float](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = Double(bias[j]), size = abs(Double(bias[j]))
+                    for p in 0..<k {
+                        sum += Double(a[i * k + p]) * Double(b[j * k + p])
+                        size += abs(Double(a[i * k + p]) * Double(b[j * k + p]))
+                    }
+                    expected[i * n + j] = relu == 1 ? max(Float(sum), 0) : Float(sum)
+                    magnitude[i * n + j] = Float(size)
+                }
+            }
+            for path in Self.paths {
+                var packed = [Float](repeating: .nan, count: mk_sgemm_packed_b_count(path, n, k))
+                mk_sgemm_pack_b(path, n, k, b, k, &packed)
+                var c = [Float](repeating: .nan, count: m * n)
+                mk_sgemm_packed(path, m, n, k, a, k, packed, &c, n, bias, relu)
+                let worst = c.indices.map { abs(c[$0] - expected[$0]) / max(1, magnitude[$0]) }.max() ?? 0
+                #expect(worst <= 1e-5, "path \(path) relu \(relu): \(worst)")
+            }
+        }
+    }
+
+    /// The packed int8 GEMM with fused requantization against the Swift reference arithmetic,
+    /// on multipliers below and above one (a left shift takes the scalar requantization).
+    @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 9), (13, 17, 577), (6, 1, 1), (676, 32, 9)])
+    func packedInt8GemmIsExact(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var random = Int8Random(seed: UInt64(m * 10_000 + n * 100 + k))
+        let codes = Self.fullRangeCodes(m * k, &random)
+        let weights = random.codes(n * k)
+        let bias = (0..<n).map { _ in Int32(random.next() % 20001) - 10000 }
+        let inputZeroPoint: Int32 = -7
+        for scale: Double in [0.0004, 0.03, 3] {
+            let multipliers = (0..<n).map { _ in QuantizedMultiplier(scale * (0.5 + Double(random.next() % 1000) / 1000)) }
+            let (zeroPoint, minimum, maximum): (Int32, Int32, Int32) = (5, -3, 120)
+            var expected = [Int8](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var acc = bias[j]
+                    for p in 0..<k { acc &+= (Int32(codes[i * k + p]) - inputZeroPoint) * Int32(weights[j * k + p]) }
+                    expected[i * n + j] = Int8(min(max(multipliers[j].apply(acc) &+ zeroPoint, minimum), maximum))
+                }
+            }
+            let pairs = mk_igemm_depth_pairs(k)
+            var rows = [Int16](repeating: 99, count: m * 2 * pairs)
+            mk_widen_rows_i8(m, k, codes, k, inputZeroPoint, &rows, 2 * pairs)
+            var packed = [Int16](repeating: 99, count: mk_igemm_packed_b_count(n, k))
+            mk_igemm_pack_b(n, k, weights, k, &packed)
+            let multiplierValues = multipliers.map(\.multiplier), shifts = multipliers.map(\.shift)
+            for path in Self.paths {
+                var c = [Int8](repeating: 99, count: m * n)
+                bias.withUnsafeBufferPointer { b in
+                    multiplierValues.withUnsafeBufferPointer { mv in
+                        shifts.withUnsafeBufferPointer { sv in
+                            var r = mk_requantization(bias: b.baseAddress, multiplier: mv.baseAddress, shift: sv.baseAddress,
+                                                      output_zero_point: zeroPoint, minimum: minimum, maximum: maximum)
+                            mk_igemm_requantize_path(path, m, n, k, rows, 2 * pairs, packed, &r, &c, n)
+                        }
+                    }
+                }
+                #expect(c == expected, "path \(path) scale \(scale)")
+            }
+        }
+    }
+
+    /// int8 outputs do not depend on the thread count (row splits are exact).
+    @Test func int8SessionsAgreeAtEveryThreadCount() throws {
+        var b = Int8GraphBuilder(input: [2, 14, 14, 3], scale: 0.02, zeroPoint: -3)
+        b.add("c1", .conv2D(Conv2DAttributes(padding: .same, activation: .relu)), weight: [16, 3, 3, 3],
+              output: QuantizationParameters(scale: 0.05, zeroPoint: -128))
+        b.add("c2", .conv2D(Conv2DAttributes(strides: (2, 2))), weight: [24, 3, 3, 16],
+              output: QuantizationParameters(scale: 0.1, zeroPoint: 4))
+        b.add("p", .maxPool2D(Pool2DAttributes(kernel: (2, 2))))
+        b.add("f", .flatten(axis: 1))
+        b.add("d", .dense(activation: .none), weight: [10, 216], output: QuantizationParameters(scale: 0.2, zeroPoint: 1))
+        b.graph.outputs = ["d"]
+        var random = Int8Random(seed: 3)
+        let input = Tensor(shape: [2, 14, 14, 3], floats: random.floats(2 * 14 * 14 * 3))
+        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
+        for threads in [1, 2, 3] {
+            let y = try Session(model: Model(graph: b.graph), options: SessionOptions(threads: threads)).run(input)
+            #expect(y.storage == reference.storage, "\(threads) threads")
+        }
+    }
+}
