@@ -62,6 +62,18 @@ struct CalibrationMethodTests {
         #expect(input.upperBound < 40, "\(input)")
     }
 
+    /// After a ReLU most values are exactly zero. Zero is exact on every int8 grid (it has its own
+    /// code), so that spike must not count: merged into the first level with its neighbours, it would
+    /// make every wide threshold look bad and squeeze the range to a sliver of the real one.
+    @Test func entropyIgnoresTheZeroSpikeAfterReLU() throws {
+        var values = Self.gaussian(100_000, seed: 9).map { $0 - 1.2 }  // ~88% ≤ 0: zeros after ReLU
+        let (_, output) = try Self.range(of: values, method: .entropy, relu: true)
+        let maximum = values.max()!
+        #expect(output.lowerBound == 0)
+        // No far outliers here: the cut stays in the tail, well above the bulk of the positive values.
+        #expect(output.upperBound > 0.6 * maximum, "\(output) of max \(maximum)")
+    }
+
     @Test func klDivergenceIsZeroOnlyForEqualShapes() {
         let p: [Double] = [1, 2, 3, 4]
         #expect(EntropyCalibration.klDivergence(p[...], p.map { $0 * 10 }[...]) == 0)

@@ -30,8 +30,8 @@ public struct ActivationRanges: Sendable {
 
     /// Runs `graph` over `batches` (each shaped like the single graph input) and records the range of
     /// every float value: graph inputs and node outputs. With `.percentile` and `.entropy`, a second
-    /// pass fills a histogram per value (of the values over min…max, or of |x| over 0…max |x|) and
-    /// the range shrinks to what the method picks. `progress(done, total)` follows the batches run.
+    /// pass fills a histogram per value (of the values over min…max, or of the non-zero |x| over
+    /// 0…max |x|) and the range shrinks to what the method picks. `progress(done, total)` follows the batches run.
     public static func collect(graph: Graph, batches: [Tensor], method: CalibrationMethod,
                                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> ActivationRanges {
         guard !batches.isEmpty else { throw QuantizationError.noCalibrationData }
@@ -97,6 +97,9 @@ public struct ActivationRanges: Sendable {
                 let width = absolute ? max(-range.lowerBound, range.upperBound) : range.upperBound - range.lowerBound
                 let binsPerUnit = width > 0 ? Float(histogramBins) / width : 0
                 for value in values {
+                    // Exact zeros (most of a ReLU output) have their own code on every grid: counted,
+                    // they would blur into the first level and make every wide threshold look bad.
+                    if absolute && value == 0 { continue }
                     let bin = Int(((absolute ? abs(value) : value) - origin) * binsPerUnit)
                     counts[min(max(bin, 0), histogramBins - 1)] += 1
                 }
