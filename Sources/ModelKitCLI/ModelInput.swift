@@ -108,6 +108,7 @@ struct ModelInput {
             case 4: batched = dims
             default: throw CommandFailure.data("\(path): uint8 array \(array.shape) is not an image or a batch of images")
             }
+            guard batched[0] > 0 else { throw CommandFailure.data("\(path): holds no samples") }
             let chosen = selection ?? 0..<batched[0]
             try checkSelection(chosen, count: batched[0], source: path)
             let size = batched[1] * batched[2] * batched[3]
@@ -126,6 +127,7 @@ struct ModelInput {
         } else {
             throw CommandFailure.data("\(path): array \(array.shape) does not fit model input '\(input.name)' \(input.shape)")
         }
+        guard batch[0] > 0 else { throw CommandFailure.data("\(path): holds no samples") }
         let chosen = selection ?? 0..<batch[0]
         try checkSelection(chosen, count: batch[0], source: path)
         let size = sample.reduce(1, *)

@@ -211,9 +211,9 @@ let fashionMNISTLabels = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 final class ProgressReporter {
     let totalEpochs: Int
     let batchSize: Int
-    let isTerminal = isatty(STDOUT_FILENO) != 0
+    let bar = ProgressBar()
+    var isTerminal: Bool { bar.isTerminal }
     var lastReportedTenth = -1
-    var lastDraw = DispatchTime.now()
 
     init(totalEpochs: Int, batchSize: Int) {
         self.totalEpochs = totalEpochs
@@ -226,14 +226,7 @@ final class ProgressReporter {
             let remaining = Double(steps - step) * Double(batchSize) / max(rate, 1)
             let text = "epoch \(epoch)/\(totalEpochs) \(step)/\(steps) loss \(formatted(loss, decimals: 4)) accuracy \(formatted(accuracy, decimals: 4)) \(Int(rate)) img/s"
             if isTerminal {
-                let now = DispatchTime.now()
-                guard step == steps || now.uptimeNanoseconds - lastDraw.uptimeNanoseconds > 100_000_000 else { return }
-                lastDraw = now
-                let width = 24
-                let filled = width * step / max(steps, 1)
-                let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-                print("\r[\(bar)] \(text) ETA \(Int(remaining)) s\u{1B}[K", terminator: "")
-                fflush(nil)
+                bar.update(done: step, total: steps, text: text + " ETA \(Int(remaining)) s")
             } else {
                 let tenth = step * 10 / max(steps, 1)
                 if tenth != lastReportedTenth && tenth < 10 {
@@ -243,7 +236,7 @@ final class ProgressReporter {
             }
         case .epochFinished(let m):
             lastReportedTenth = -1
-            if isTerminal { print("") }
+            bar.finish()
             var line = "epoch \(m.epoch)/\(totalEpochs): loss \(formatted(m.trainLoss, decimals: 4)), accuracy \(formatted(m.trainAccuracy, decimals: 4))"
             if let v = m.validationLoss, let a = m.validationAccuracy {
                 line += ", validation loss \(formatted(v, decimals: 4)), validation accuracy \(formatted(a, decimals: 4))"

@@ -8,6 +8,18 @@ public enum CalibrationMethod: Sendable, Hashable {
     /// The given percentile of the values on each side (e.g. 99.99 cuts 0.01% at each end), from
     /// a histogram; ignores rare outliers at the cost of clipping them.
     case percentile(Double)
+    /// The clipping threshold whose int8 version loses the least information (minimum KL
+    /// divergence over a histogram of |x|, see `EntropyCalibration`).
+    case entropy
+
+    /// How it is written on the command line and in model metadata.
+    public var name: String {
+        switch self {
+        case .minMax: return "minmax"
+        case .percentile(let p): return "percentile(\(p))"
+        case .entropy: return "entropy"
+        }
+    }
 }
 
 /// Per-value float ranges of a graph, observed by running it over calibration batches.
@@ -17,11 +29,16 @@ public struct ActivationRanges: Sendable {
     public static let histogramBins = 2048
 
     /// Runs `graph` over `batches` (each shaped like the single graph input) and records the range of
-    /// every float value: graph inputs and node outputs. With `.percentile`, a second pass fills a
-    /// histogram per value over its min/max range and the range shrinks to the percentile bounds.
-    public static func collect(graph: Graph, batches: [Tensor], method: CalibrationMethod) throws -> ActivationRanges {
+    /// every float value: graph inputs and node outputs. With `.percentile` and `.entropy`, a second
+    /// pass fills a histogram per value (of the values over min…max, or of the non-zero |x| over
+    /// 0…max |x|) and the range shrinks to what the method picks. `progress(done, total)` follows the batches run.
+    public static func collect(graph: Graph, batches: [Tensor], method: CalibrationMethod,
+                               progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> ActivationRanges {
         guard !batches.isEmpty else { throw QuantizationError.noCalibrationData }
         guard graph.inputs.count == 1 else { throw QuantizationError.notSingleInput(count: graph.inputs.count) }
+        if case .percentile(let percentile) = method, !(percentile > 50 && percentile <= 100) {
+            throw QuantizationError.invalidOption(reason: "percentile \(percentile) must be in (50, 100]")
+        }
         let input = graph.inputs[0]
         for batch in batches {
             let fits = batch.shape.rank == input.shape.rank
@@ -42,6 +59,12 @@ public struct ActivationRanges: Sendable {
         } catch {
             throw QuantizationError.invalidGraph(reason: "\(error)")
         }
+        let passes = method == .minMax ? 1 : 2
+        var done = 0
+        func step() {
+            done += 1
+            progress?(done, passes * batches.count)
+        }
         var minimum: [String: Float] = [:]
         var maximum: [String: Float] = [:]
         for batch in batches {
@@ -57,29 +80,42 @@ public struct ActivationRanges: Sendable {
                 minimum[name] = lo
                 maximum[name] = hi
             }
+            step()
         }
         var ranges: [String: ClosedRange<Float>] = [:]
         for (name, lo) in minimum { ranges[name] = lo...maximum[name]! }
-        guard case .percentile(let percentile) = method else { return ActivationRanges(ranges: ranges) }
-        guard percentile > 50, percentile <= 100 else {
-            throw QuantizationError.invalidOption(reason: "percentile \(percentile) must be in (50, 100]")
-        }
+        guard method != .minMax else { return ActivationRanges(ranges: ranges) }
 
+        // Second pass: a histogram per value over the range the first pass found.
+        let absolute = method == .entropy
         var histograms: [String: [Int]] = [:]
         for batch in batches {
             for (name, tensor) in try session.run([input.name: batch]) {
                 guard let values = tensor.floats, let range = ranges[name] else { continue }
                 var counts = histograms[name] ?? [Int](repeating: 0, count: histogramBins)
-                let width = range.upperBound - range.lowerBound
+                let origin = absolute ? 0 : range.lowerBound
+                let width = absolute ? max(-range.lowerBound, range.upperBound) : range.upperBound - range.lowerBound
+                let binsPerUnit = width > 0 ? Float(histogramBins) / width : 0
                 for value in values {
-                    let bin = width > 0 ? Int((value - range.lowerBound) / width * Float(histogramBins)) : 0
+                    // Exact zeros (most of a ReLU output) have their own code on every grid: counted,
+                    // they would blur into the first level and make every wide threshold look bad.
+                    if absolute && value == 0 { continue }
+                    let bin = Int(((absolute ? abs(value) : value) - origin) * binsPerUnit)
                     counts[min(max(bin, 0), histogramBins - 1)] += 1
                 }
                 histograms[name] = counts
             }
+            step()
         }
         for (name, counts) in histograms {
-            ranges[name] = percentileRange(counts, range: ranges[name]!, percentile: percentile)
+            switch method {
+            case .percentile(let percentile):
+                ranges[name] = percentileRange(counts, range: ranges[name]!, percentile: percentile)
+            case .entropy:
+                ranges[name] = EntropyCalibration.range(absoluteCounts: counts, observed: ranges[name]!)
+            case .minMax:
+                break
+            }
         }
         return ActivationRanges(ranges: ranges)
     }

@@ -7,11 +7,17 @@ public struct QuantizationOptions: Sendable {
     public var perTensorWeights: Bool
     /// int8 graph inputs (and int8 outputs where the last op is int8) instead of float ones.
     public var int8IO: Bool
+    /// Nodes (by name, in the optimized float graph) that stay float although they could run in
+    /// int8: the accuracy guard's choice. Their inputs are dequantized and their output quantized
+    /// again where an int8 op reads it.
+    public var floatNodes: Set<String>
 
-    public init(method: CalibrationMethod = .minMax, perTensorWeights: Bool = false, int8IO: Bool = false) {
+    public init(method: CalibrationMethod = .minMax, perTensorWeights: Bool = false, int8IO: Bool = false,
+                floatNodes: Set<String> = []) {
         self.method = method
         self.perTensorWeights = perTensorWeights
         self.int8IO = int8IO
+        self.floatNodes = floatNodes
     }
 }
 
@@ -69,6 +75,7 @@ public struct Int8Quantizer: Sendable {
             default:
                 chosen = false
             }
+            if options.floatNodes.contains(node.name) { chosen = false }
             if chosen {
                 int8Nodes.insert(index)
                 int8Values.insert(node.outputs[0])
@@ -119,6 +126,14 @@ public struct Int8Quantizer: Sendable {
         var valueQuantization: [String: QuantizationParameters] = [:]
         var int8Name: [String: String] = [:]
         var floatName: [String: String] = [:]
+        // A bias shared by several int8 Conv2D/Dense nodes needs one int32 copy per node: each is
+        // scaled by its own node's input scale × weight scales.
+        var biasUsers: [String: Int] = [:]
+        for index in int8Nodes {
+            let node = graph.nodes[index]
+            if case .conv2D = node.operation, node.inputs.count > 2, !node.inputs[2].isEmpty { biasUsers[node.inputs[2], default: 0] += 1 }
+            if case .dense = node.operation, node.inputs.count > 2, !node.inputs[2].isEmpty { biasUsers[node.inputs[2], default: 0] += 1 }
+        }
         var inputs = graph.inputs
         for (position, input) in graph.inputs.enumerated() {
             if options.int8IO {
@@ -163,7 +178,9 @@ public struct Int8Quantizer: Sendable {
             case .conv2D, .dense:
                 let x = try asInt8(node.inputs[0])
                 let inputScale = try parameters(node.inputs[0]).scales[0]
-                let (weightName, biasName) = try quantizeWeights(node, inputScale: inputScale, into: &initializers)
+                let sharedBias = node.inputs.count > 2 && (biasUsers[node.inputs[2]] ?? 0) > 1
+                let (weightName, biasName) = try quantizeWeights(node, inputScale: inputScale, sharedBias: sharedBias,
+                                                                 into: &initializers)
                 node.inputs = [x, weightName] + (biasName.map { [$0] } ?? [])
             default:
                 node.inputs = try node.inputs.map { $0.isEmpty ? $0 : try asInt8($0) }
@@ -195,8 +212,9 @@ public struct Int8Quantizer: Sendable {
         return result
     }
 
-    /// Adds the int8 weight ("<weight>/int8") and int32 bias ("<bias>/int32") of a Conv2D or Dense.
-    func quantizeWeights(_ node: Node, inputScale: Float, into initializers: inout [String: Tensor])
+    /// Adds the int8 weight ("<weight>/int8") and int32 bias ("<bias>/int32", or "<bias>/<node>/int32"
+    /// when `sharedBias`) of a Conv2D or Dense. A shared weight yields the same codes for every user.
+    func quantizeWeights(_ node: Node, inputScale: Float, sharedBias: Bool, into initializers: inout [String: Tensor])
         throws -> (weight: String, bias: String?) {
         let weight = initializers[node.inputs[1]]!
         let values = weight.floats!
@@ -230,7 +248,7 @@ public struct Int8Quantizer: Sendable {
             let q = (Double(bias[o]) / Double(biasScales[o])).rounded()
             return Int32(min(max(q, Double(Int32.min)), Double(Int32.max)))
         }
-        let biasName = node.inputs[2] + "/int32"
+        let biasName = node.inputs[2] + (sharedBias ? "/" + node.name : "") + "/int32"
         initializers[biasName] = Tensor(shape: Shape([channels]), storage: .int32(biasCodes),
                                         quantization: QuantizationParameters(scales: biasScales,
                                                                              zeroPoints: [Int32](repeating: 0, count: channels),
