@@ -213,8 +213,13 @@ final class ExecutionPlan {
             }
             let outputView = MutableTensorView(floats(output), analysis.values[output]!.shape)
             var kernel = StepKernel.reference
+            // The packed steps read weight and bias once, here: they must be constants, not values
+            // computed by earlier nodes (those change on every run).
+            let parametersAreConstant = node.inputs.dropFirst().allSatisfy { $0.isEmpty || constantIndex[$0] != nil }
             if kernels == .optimized {
                 switch node.operation {
+                case .conv2D where !parametersAreConstant, .dense where !parametersAreConstant:
+                    break
                 case .conv2D(let attributes):
                     if let conv = FloatConv2DStep.make(input: inputs[0]!, weight: inputs[1]!,
                                                        bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,

@@ -12,9 +12,9 @@ import Testing
         let executable = directory + "/classify"
         let library = productsDirectory + "/libmodelkit_c.so"
         #expect(FileManager.default.fileExists(atPath: library), "build the modelkit_c product first: \(library)")
-        // Under AddressSanitizer the library is instrumented: the program must link the same
-        // (clang's) ASan runtime, so it is built by the toolchain's clang with -fsanitize=address.
-        let compiler = addressSanitizerIsActive ? ["clang", "-fsanitize=address"] : ["cc"]
+        // Under a sanitizer (Tools/sanitize) the library is instrumented and the program must link
+        // the same runtime: the script names the compiler and flags in MODELKIT_TEST_CC.
+        let compiler = (ProcessInfo.processInfo.environment["MODELKIT_TEST_CC"] ?? "cc").split(separator: " ").map(String.init)
         let compile = try runProcess("/usr/bin/env", compiler + [
             "-std=c11", "-Wall", "-Wextra", "-Werror",
             "-I", repositoryRoot + "/Sources/CModelKitAPI/include",

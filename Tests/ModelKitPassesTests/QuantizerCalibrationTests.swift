@@ -66,7 +66,7 @@ struct CalibrationMethodTests {
     /// code), so that spike must not count: merged into the first level with its neighbours, it would
     /// make every wide threshold look bad and squeeze the range to a sliver of the real one.
     @Test func entropyIgnoresTheZeroSpikeAfterReLU() throws {
-        var values = Self.gaussian(100_000, seed: 9).map { $0 - 1.2 }  // ~88% ≤ 0: zeros after ReLU
+        let values = Self.gaussian(100_000, seed: 9).map { $0 - 1.2 }  // ~88% ≤ 0: zeros after ReLU
         let (_, output) = try Self.range(of: values, method: .entropy, relu: true)
         let maximum = values.max()!
         #expect(output.lowerBound == 0)
