@@ -183,7 +183,7 @@ struct KernelPathTests {
         let input = Tensor(shape: [2, 14, 14, 3], floats: random.floats(2 * 14 * 14 * 3))
         let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
         for threads in [1, 2, 3] {
-            let y = try Session(model: Model(graph: b.graph), options: SessionOptions(threads: threads)).run(input)
+            let y = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
             #expect(y.storage == reference.storage, "\(threads) threads")
         }
     }
