@@ -200,26 +200,78 @@ void mk_widen_rows_i8(long rows, long k, const int8_t *x, long ldx, int32_t zero
     }
 }
 
-void mk_im2col_i8_widen(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int32_t zero_point,
-                        int16_t *columns, long ldc) {
-    const long c = g->c;
+// (code - zero_point) as int16 for `count` codes: |code - zero_point| <= 255, so 16-bit lanes
+// never wrap and every path gives the same values.
+static inline void widen_portable(const int8_t *src, long count, int32_t zero_point, int16_t *dst) {
+    for (long i = 0; i < count; i++) dst[i] = (int16_t)(src[i] - zero_point);
+}
+
+__attribute__((target("avx2"))) static inline void widen_avx2(const int8_t *src, long count, int32_t zero_point, int16_t *dst) {
+    const __m256i zp = _mm256_set1_epi16((int16_t)zero_point);
+    long i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const __m128i codes = _mm_loadu_si128((const __m128i *)(src + i));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_sub_epi16(_mm256_cvtepi8_epi16(codes), zp));
+    }
+    for (; i < count; i++) dst[i] = (int16_t)(src[i] - zero_point);
+}
+
+typedef void (*widen_fn)(const int8_t *, long, int32_t, int16_t *);
+
+// The rows of im2col. With no dilation along x, a kernel row whose window lies inside the image
+// is kw*c consecutive codes in NHWC, so it is widened in one call (the Fashion CNN's conv2: 96
+// codes) rather than cell by cell; the per-cell walk remains for edges and dilation.
+// Inlined into one function per path, so `widen` is a direct (inlined) call: conv1's single
+// channel makes 3-code spans, where a call per span would cost more than the copy.
+static inline __attribute__((always_inline)) void im2col_widen(widen_fn widen, const mk_conv_geometry *g, const int8_t *image, long p0, long p1,
+                         int32_t zero_point, int16_t *columns, long ldc) {
+    const long c = g->c, span = g->kw * c;
     for (long p = p0; p < p1; p++) {
         const long oy = p / g->ow, ox = p - oy * g->ow;
         const long top = oy * g->sh - g->pad_top, left = ox * g->sw - g->pad_left;
+        const int row_inside = left >= 0 && left + (g->kw - 1) * g->dw < g->w;
         int16_t *row = columns + (p - p0) * ldc;
         for (long ky = 0; ky < g->kh; ky++) {
             const long iy = top + ky * g->dh;
-            for (long kx = 0; kx < g->kw; kx++) {
-                const long ix = left + kx * g->dw;
-                int16_t *cell = row + (ky * g->kw + kx) * c;
-                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
-                    memset(cell, 0, (size_t)c * sizeof(int16_t));
-                } else {
-                    const int8_t *src = image + (iy * g->w + ix) * c;
-                    for (long i = 0; i < c; i++) cell[i] = (int16_t)(src[i] - zero_point);
+            int16_t *cells = row + ky * span;
+            if (iy < 0 || iy >= g->h) {
+                memset(cells, 0, (size_t)span * sizeof(int16_t));
+            } else if (row_inside && g->dw == 1) {
+                widen(image + (iy * g->w + left) * c, span, zero_point, cells);
+            } else {
+                for (long kx = 0; kx < g->kw; kx++) {
+                    const long ix = left + kx * g->dw;
+                    int16_t *cell = cells + kx * c;
+                    if (ix < 0 || ix >= g->w)
+                        memset(cell, 0, (size_t)c * sizeof(int16_t));
+                    else
+                        widen(image + (iy * g->w + ix) * c, c, zero_point, cell);
                 }
             }
         }
-        for (long q = g->kh * g->kw * c; q < ldc; q++) row[q] = 0;
+        for (long q = g->kh * span; q < ldc; q++) row[q] = 0;
     }
+}
+
+__attribute__((target("avx2"))) static void im2col_widen_avx2(const mk_conv_geometry *g, const int8_t *image, long p0,
+                                                               long p1, int32_t zero_point, int16_t *columns, long ldc) {
+    im2col_widen(widen_avx2, g, image, p0, p1, zero_point, columns, ldc);
+}
+
+static void im2col_widen_portable(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int32_t zero_point,
+                                  int16_t *columns, long ldc) {
+    im2col_widen(widen_portable, g, image, p0, p1, zero_point, columns, ldc);
+}
+
+void mk_im2col_i8_widen_path(int path, const mk_conv_geometry *g, const int8_t *image, long p0, long p1,
+                             int32_t zero_point, int16_t *columns, long ldc) {
+    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2)
+        im2col_widen_avx2(g, image, p0, p1, zero_point, columns, ldc);
+    else
+        im2col_widen_portable(g, image, p0, p1, zero_point, columns, ldc);
+}
+
+void mk_im2col_i8_widen(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int32_t zero_point,
+                        int16_t *columns, long ldc) {
+    mk_im2col_i8_widen_path(mk_kernels_active(), g, image, p0, p1, zero_point, columns, ldc);
 }

@@ -97,6 +97,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func measure() throws -> Result {
+        ProcessMemory.retainFreedBlocks()
         var clock = DispatchTime.now()
         func lap() -> Double {
             let now = DispatchTime.now()

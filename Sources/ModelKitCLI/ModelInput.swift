@@ -67,30 +67,39 @@ struct ModelInput {
         }
     }
 
+    /// Decompresses the images file only up to the last selected image, and the labels file only up
+    /// to the last selected label, so one image from a large gzipped file costs little.
     static func loadIDX(path: String, selection: Range<Int>, model: Model) throws -> ModelInput {
-        let file = try IDXFile.read(path)
-        guard file.dataType == .uint8, file.shape.rank == 3 || file.shape.rank == 4 else {
-            throw CommandFailure.data("\(path): expected an IDX file of 8-bit images [count, rows, columns], got \(file.dataType) \(file.shape)")
+        let reader = try IDXReader(path: path)
+        guard reader.dataType == .uint8, reader.shape.rank == 3 || reader.shape.rank == 4 else {
+            throw CommandFailure.data("\(path): expected an IDX file of 8-bit images [count, rows, columns], got \(reader.dataType) \(reader.shape)")
         }
-        let (count, height, width) = (file.shape[0], file.shape[1], file.shape[2])
-        let channels = file.shape.rank == 4 ? file.shape[3] : 1
+        let (count, height, width) = (reader.shape[0], reader.shape[1], reader.shape[2])
+        let channels = reader.shape.rank == 4 ? reader.shape[3] : 1
         try checkSelection(selection, count: count, source: path)
         let size = height * width * channels
-        let images = selection.map { Array(file.data[($0 * size)..<(($0 + 1) * size)]) }
+        let data = try reader.readRecords(selection)
+        let images = (0..<selection.count).map { Array(data[($0 * size)..<(($0 + 1) * size)]) }
         var input = try fromPixels(images, height: height, width: width, channels: channels,
                                    names: selection.map { "#\($0)" }, model: model, source: path)
-        input.labels = try companionLabels(forImages: path, count: count).map { labels in selection.map { labels[$0] } }
+        input.labels = try companionLabels(forImages: path, count: count, selection: selection)
         return input
     }
 
     /// The labels file beside an IDX images file (`…-images-idx3-ubyte` → `…-labels-idx1-ubyte`), if any.
     static func companionLabels(forImages path: String, count: Int) throws -> [Int]? {
+        try companionLabels(forImages: path, count: count, selection: 0..<count)
+    }
+
+    /// The `selection` labels of the labels file beside an IDX images file of `count` images, if
+    /// there is one that fits; decompressed only up to the last selected label.
+    static func companionLabels(forImages path: String, count: Int, selection: Range<Int>) throws -> [Int]? {
         guard path.contains("images-idx3") else { return nil }
         let labelsPath = path.replacingOccurrences(of: "images-idx3", with: "labels-idx1")
         guard FileSystem.fileExists(labelsPath) else { return nil }
-        let labels = try IDXFile.read(labelsPath)
-        guard labels.shape.rank == 1, labels.shape[0] == count else { return nil }
-        return labels.data.map { Int($0) }
+        let labels = try IDXReader(path: labelsPath)
+        guard labels.dataType == .uint8, labels.shape.rank == 1, labels.count == count else { return nil }
+        return try labels.readRecords(selection).map { Int($0) }
     }
 
     static func loadNpy(path: String, selection: Range<Int>?, model: Model) throws -> ModelInput {

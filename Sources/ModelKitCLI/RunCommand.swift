@@ -51,6 +51,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
+            ProcessMemory.retainFreedBlocks()
             let loaded = try LoadedModel(path: model, requireSignature: requireSignature)
             let selection: Range<Int>? = try index.map { $0..<($0 + 1) } ?? range.map(parseRange)
             let batch = try ModelInput.load(path: input, selection: selection, model: loaded.model)

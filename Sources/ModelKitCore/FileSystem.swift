@@ -70,9 +70,10 @@ public enum FileSystem {
         if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError.isDirectory(path: path) }
         let size = Int(info.st_size)
         guard size <= limit else { throw FileError.tooLarge(path: path, size: size, limit: limit) }
-        var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
-        try bytes.withUnsafeMutableBytes { buffer in
+        // Uninitialised: every byte kept is written by read(2), so zero-filling first is wasted work.
+        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            defer { initialized = offset }
             while offset < size {
                 let count = read(fd, buffer.baseAddress! + offset, size - offset)
                 if count < 0 {
@@ -83,8 +84,6 @@ public enum FileSystem {
                 offset += count
             }
         }
-        if offset < size { bytes.removeLast(size - offset) }
-        return bytes
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,

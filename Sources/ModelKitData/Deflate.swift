@@ -145,6 +145,20 @@ extension ByteSource {
         return bytes
     }
 
+    /// Reads and drops `count` bytes (through a bounded scratch buffer), or `DataError.truncated`.
+    func skip(_ count: Int, what: String) throws {
+        var scratch: [UInt8] = []
+        var skipped = 0
+        while skipped < count {
+            scratch.removeAll(keepingCapacity: true)
+            let got = try read(min(count - skipped, 1 << 16), into: &scratch)
+            if got == 0 {
+                throw DataError.truncated(file: name, detail: "\(what): expected \(count) bytes, found \(skipped)")
+            }
+            skipped += got
+        }
+    }
+
     /// Throws `DataError.countMismatch` if any byte remains; for a compressed stream this also
     /// runs the decoder to its end, so the trailer checksum is verified.
     func expectEnd(what: String) throws {
@@ -177,18 +191,32 @@ final class ArraySource: ByteSource {
     }
 }
 
-/// Incremental decompression of an in-memory gzip / zlib / raw-deflate stream, so a reader can
-/// parse a header, check the sizes it declares, and only then decompress the payload.
+/// Incremental decompression of a gzip / zlib / raw-deflate stream, held in memory or pulled in
+/// chunks from a file, so a reader can parse a header, check the sizes it declares, and only then
+/// decompress the payload, and stop as soon as it has what it needs.
 final class Inflater: ByteSource {
     let name: String
-    private let input: [UInt8]
+    /// The compressed bytes at hand; `refill` replaces them when they are used up.
+    private var input: [UInt8]
     private var inputOffset = 0
+    /// Compressed bytes consumed from earlier chunks (for error messages).
+    private var consumedBefore = 0
+    /// The next chunk of compressed input, empty at its end; nil when `input` is all there is.
+    private let refill: (() throws -> [UInt8])?
+    private var inputEnded: Bool
     private let stream: UnsafeMutablePointer<z_stream>
     private let acceptsGzipMembers: Bool
     private(set) var isFinished = false
 
-    init(_ input: [UInt8], format: CompressionFormat?, name: String) throws {
-        self.input = input
+    convenience init(_ input: [UInt8], format: CompressionFormat?, name: String) throws {
+        try self.init(first: input, refill: nil, format: format, name: name)
+    }
+
+    /// Decompresses `first` followed by the chunks `refill` returns until it returns none.
+    init(first: [UInt8], refill: (() throws -> [UInt8])?, format: CompressionFormat?, name: String) throws {
+        self.input = first
+        self.refill = refill
+        self.inputEnded = refill == nil
         self.name = name
         let windowBits: Int32
         switch format {
@@ -208,6 +236,20 @@ final class Inflater: ByteSource {
         }
     }
 
+    /// Makes at least `wanted` unconsumed input bytes available if the source has them; false when
+    /// fewer remain. Unconsumed bytes are kept in front of the new chunk.
+    private func ensureInput(_ wanted: Int) throws -> Bool {
+        while input.count - inputOffset < wanted && !inputEnded {
+            guard let refill else { inputEnded = true; break }
+            let chunk = try refill()
+            if chunk.isEmpty { inputEnded = true; break }
+            consumedBefore += inputOffset
+            input = Array(input[inputOffset...]) + chunk
+            inputOffset = 0
+        }
+        return input.count - inputOffset >= wanted
+    }
+
     deinit {
         inflateEnd(stream)
         stream.deinitialize(count: 1)
@@ -225,47 +267,56 @@ final class Inflater: ByteSource {
         output.append(contentsOf: repeatElement(0, count: count))
         var produced = 0
         defer { if produced < count { output.removeLast(count - produced) } }
-        try output.withUnsafeMutableBytes { out in
-            try input.withUnsafeBytes { inp in
-                let outBase = out.baseAddress!.assumingMemoryBound(to: UInt8.self) + start
-                while produced < count && !isFinished {
-                    let remaining = inp.count - inputOffset
-                    let takeIn = min(remaining, Int(UInt32.max))
-                    stream.pointee.next_in = takeIn == 0 ? nil
-                        : UnsafeMutablePointer(mutating: inp.baseAddress!.assumingMemoryBound(to: UInt8.self) + inputOffset)
-                    stream.pointee.avail_in = UInt32(takeIn)
-                    let takeOut = min(count - produced, Int(UInt32.max))
-                    stream.pointee.next_out = outBase + produced
-                    stream.pointee.avail_out = UInt32(takeOut)
-                    let status = CZlib.inflate(stream, Z_NO_FLUSH)
-                    inputOffset += takeIn - Int(stream.pointee.avail_in)
-                    produced += takeOut - Int(stream.pointee.avail_out)
-                    switch status {
-                    case Z_OK:
-                        continue
-                    case Z_STREAM_END:
-                        let left = inp.count - inputOffset
-                        if acceptsGzipMembers && left >= 2 && inp[inputOffset] == 0x1f && inp[inputOffset + 1] == 0x8b {
-                            inflateReset(stream)  // Another gzip member follows, as `cat a.gz b.gz` makes.
-                            continue
-                        }
-                        if left > 0 {
-                            throw DataError.malformed(file: name, detail: "\(left) unexpected bytes after the end of the compressed stream")
-                        }
-                        isFinished = true
-                    case Z_BUF_ERROR:
-                        // No progress possible: the input ran out before the stream's end.
-                        throw DataError.truncated(file: name, detail: "compressed stream ends before its end marker (after \(inputOffset) bytes)")
-                    case Z_NEED_DICT:
-                        throw DataError.badCompressedData(file: name, detail: "stream needs a preset dictionary")
-                    case Z_MEM_ERROR:
-                        throw DataError.badCompressedData(file: name, detail: "out of memory while decompressing")
-                    default:
-                        throw DataError.badCompressedData(file: name, detail: zlibMessage("zlib status \(status)"))
-                    }
+        while produced < count && !isFinished {
+            _ = try ensureInput(1)
+            let status = try inflateStep(into: &output, at: start + produced, count: count - produced, produced: &produced)
+            switch status {
+            case Z_OK:
+                continue
+            case Z_STREAM_END:
+                _ = try ensureInput(2)
+                let left = input.count - inputOffset
+                if acceptsGzipMembers && left >= 2 && input[inputOffset] == 0x1f && input[inputOffset + 1] == 0x8b {
+                    inflateReset(stream)  // Another gzip member follows, as `cat a.gz b.gz` makes.
+                    continue
                 }
+                if left > 0 {
+                    var total = left
+                    while !inputEnded, try ensureInput(total + 1) { total = input.count - inputOffset }
+                    throw DataError.malformed(file: name, detail: "\(total) unexpected bytes after the end of the compressed stream")
+                }
+                isFinished = true
+            case Z_BUF_ERROR:
+                // No progress possible: the input ran out before the stream's end.
+                throw DataError.truncated(file: name, detail: "compressed stream ends before its end marker (after \(consumedBefore + inputOffset) bytes)")
+            case Z_NEED_DICT:
+                throw DataError.badCompressedData(file: name, detail: "stream needs a preset dictionary")
+            case Z_MEM_ERROR:
+                throw DataError.badCompressedData(file: name, detail: "out of memory while decompressing")
+            default:
+                throw DataError.badCompressedData(file: name, detail: zlibMessage("zlib status \(status)"))
             }
         }
         return produced
+    }
+
+    /// One call of zlib's inflate from the unconsumed input into `output[offset..<offset+count]`.
+    private func inflateStep(into output: inout [UInt8], at offset: Int, count: Int, produced: inout Int) throws -> Int32 {
+        output.withUnsafeMutableBytes { out in
+            input.withUnsafeBytes { inp in
+                let remaining = inp.count - inputOffset
+                let takeIn = min(remaining, Int(UInt32.max))
+                stream.pointee.next_in = takeIn == 0 ? nil
+                    : UnsafeMutablePointer(mutating: inp.baseAddress!.assumingMemoryBound(to: UInt8.self) + inputOffset)
+                stream.pointee.avail_in = UInt32(takeIn)
+                let takeOut = min(count, Int(UInt32.max))
+                stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset
+                stream.pointee.avail_out = UInt32(takeOut)
+                let status = CZlib.inflate(stream, Z_NO_FLUSH)
+                inputOffset += takeIn - Int(stream.pointee.avail_in)
+                produced += takeOut - Int(stream.pointee.avail_out)
+                return status
+            }
+        }
     }
 }

@@ -87,53 +87,10 @@ public struct IDXFile: Hashable, Sendable {
     /// decompressed; decompression stops at the declared size and the data length must match it
     /// exactly.
     public static func decode(_ bytes: [UInt8], name: String = "<memory>", limits: DataLimits = .default) throws -> IDXFile {
-        let source: ByteSource
-        let capacity: Int
-        if Deflate.isGzip(bytes) {
-            source = try Inflater(bytes, format: .gzip, name: name)
-            capacity = Deflate.maxExpansion(ofCompressedCount: bytes.count)
-        } else {
-            source = ArraySource(bytes, name: name)
-            capacity = bytes.count
-        }
-        let magic = try source.readExactly(4, what: "IDX header")
-        guard magic[0] == 0, magic[1] == 0 else {
-            throw DataError.badMagic(file: name, detail: "expected 00 00 <type> <rank>, found "
-                + magic.map(hexByte).joined(separator: " "))
-        }
-        guard let dataType = IDXDataType(rawValue: magic[2]) else {
-            throw DataError.unsupported(file: name, detail: "IDX element type code 0x\(hexByte(magic[2])) "
-                + "(known: 08 u8, 09 i8, 0b i16, 0c i32, 0d f32, 0e f64)")
-        }
-        let rank = Int(magic[3])
-        guard rank >= 1 else { throw DataError.malformed(file: name, detail: "IDX rank is 0") }
-        guard rank <= limits.maxRank else {
-            throw DataError.tooLarge(file: name, detail: "IDX rank \(rank) exceeds the limit of \(limits.maxRank)")
-        }
-        let dimBytes = try source.readExactly(4 * rank, what: "IDX dimensions")
-        var dims: [Int] = []
-        for axis in 0..<rank {
-            var value = 0
-            for byte in 0..<4 { value = value << 8 | Int(dimBytes[axis * 4 + byte]) }
-            dims.append(value)
-        }
-        let shape = Shape(dims)
-        guard let elements = shape.elementCount,
-              let byteCount = Shape.checkedMultiply(elements, dataType.byteSize) else {
-            throw DataError.tooLarge(file: name, detail: "IDX dimensions \(shape) overflow")
-        }
-        guard byteCount <= limits.maxDecodedBytes else {
-            throw DataError.tooLarge(file: name, detail: "IDX dimensions \(shape) of \(dataType) need \(byteCount) bytes, "
-                + "more than the limit of \(limits.maxDecodedBytes)")
-        }
-        let headerSize = 4 + 4 * rank
-        guard byteCount <= capacity - headerSize else {
-            throw DataError.truncated(file: name, detail: "IDX dimensions \(shape) of \(dataType) need \(byteCount) bytes, "
-                + "but a \(bytes.count)-byte file holds at most \(max(capacity - headerSize, 0))")
-        }
-        let data = try source.readExactly(byteCount, what: "IDX data for \(shape) of \(dataType)")
-        try source.expectEnd(what: "declared IDX data for \(shape) of \(dataType)")
-        return IDXFile(dataType: dataType, shape: shape, data: data)
+        let reader = try IDXReader(bytes, name: name, limits: limits)
+        let data = try reader.readRecords(0..<reader.count)
+        try reader.expectEnd()
+        return IDXFile(dataType: reader.dataType, shape: reader.shape, data: data)
     }
 
     /// The file's bytes (uncompressed). Throws when the shape does not fit IDX (rank 1...255, each

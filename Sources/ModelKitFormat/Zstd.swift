@@ -8,6 +8,10 @@ package enum ZstdFrame {
 
     package static var levels: ClosedRange<Int32> { ZSTD_minCLevel()...ZSTD_maxCLevel() }
 
+    /// The fastest regular level: negative levels leave literals uncompressed, so decoding is
+    /// mostly a copy.
+    package static let rawLiteralsLevel: Int32 = -1
+
     static func errorName(_ code: Int) -> String {
         guard let name = ZSTD_getErrorName(code) else { return "zstd error \(code)" }
         return String(cString: name)

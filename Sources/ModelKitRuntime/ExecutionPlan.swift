@@ -48,8 +48,10 @@ final class ConstantStore {
         func copy(_ bytes: UnsafeRawBufferPointer) {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, MemoryPlanner.alignment),
                                                                 alignment: MemoryPlanner.alignment)
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
             buffer.copyMemory(from: bytes)
+            if bytes.count < buffer.count {  // Only an empty tensor's minimum-size block has a tail.
+                UnsafeMutableRawBufferPointer(rebasing: buffer[bytes.count...]).initializeMemory(as: UInt8.self, repeating: 0)
+            }
             buffers.append(buffer)
             byteCount += bytes.count
         }

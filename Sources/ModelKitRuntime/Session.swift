@@ -6,6 +6,14 @@ public struct SessionOptions: Sendable {
     public var limits: Limits
     /// Optimized kernels where the op has one, or the reference kernels everywhere.
     public var kernels: KernelPreference
+    /// Layers with fewer multiply-adds than this run on one thread even when `threads` > 1:
+    /// waking a worker costs more than it saves on small layers (tests lower it to force splits).
+    public var parallelMinimumWork = SessionOptions.defaultParallelMinimumWork
+
+    /// About 0.1 ms of one AVX2 core. Handing half of a smaller layer to a worker did not pay on a
+    /// 2-core machine: splitting the Fashion CNN's 2.2M-MAC conv2 at batch 1 made the run slower
+    /// (best median 0.104-0.151 ms against 0.095-0.132 ms unsplit, interleaved `modelkit bench`).
+    public static let defaultParallelMinimumWork = 4 << 20
 
     public init(threads: Int = 1, limits: Limits = .default, kernels: KernelPreference = .optimized) {
         self.threads = max(1, threads)
@@ -36,7 +44,7 @@ public final class Session {
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
         self.model = model
         self.options = options
-        pool = WorkerPool(threads: options.threads)
+        pool = WorkerPool(threads: options.threads, minimumWork: options.parallelMinimumWork)
         let graph = model.graph
         let analysis: GraphAnalysis
         do {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CModelKitKernels
 import Synchronization
 
 /// A fixed set of threads that run one parallel job at a time, created once per session so a
@@ -17,10 +18,14 @@ import Synchronization
 /// is never called from two threads at once (a session runs on one thread at a time).
 final class WorkerPool: @unchecked Sendable {
     let threadCount: Int
+    /// Layers with fewer multiply-adds than this run on the caller's thread.
+    let minimumWork: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var generation = 0
+    /// `generation` published outside the mutex, for workers spinning before they sleep.
+    private let publishedGeneration = Atomic<Int>(0)
     /// Workers inside the current job (under `mutex`).
     private var active = 0
     /// Whether workers may still join the current job (under `mutex`).
@@ -34,9 +39,13 @@ final class WorkerPool: @unchecked Sendable {
     private var job: (function: Task, context: UnsafeMutableRawPointer?)?
     private var threads: [pthread_t] = []
 
+    /// Polls of the job counter (with a pause each, roughly 50-150 us in all) before a worker sleeps.
+    static let spinRounds = 5000
+
     /// `threads` counts the caller: 1 starts no threads and runs every task inline.
-    init(threads: Int) {
+    init(threads: Int, minimumWork: Int = SessionOptions.defaultParallelMinimumWork) {
         threadCount = max(1, threads)
+        self.minimumWork = max(0, minimumWork)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         pthread_cond_init(finished, nil)
@@ -89,6 +98,7 @@ final class WorkerPool: @unchecked Sendable {
         finishedTasks.store(0, ordering: .relaxed)
         open = true
         generation &+= 1
+        publishedGeneration.store(generation, ordering: .releasing)
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
 
@@ -130,7 +140,23 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         pthread_mutex_lock(mutex)
         while true {
-            while (generation == seen || !open) && !stopping { pthread_cond_wait(wake, mutex) }
+            var spun = false
+            while (generation == seen || !open) && !stopping {
+                if spun {
+                    pthread_cond_wait(wake, mutex)
+                    continue
+                }
+                // The next job usually follows within microseconds (the next layer of the same
+                // run, or the next run): poll for it briefly before paying a futex sleep and wake.
+                spun = true
+                pthread_mutex_unlock(mutex)
+                var rounds = 0
+                while publishedGeneration.load(ordering: .acquiring) == seen && rounds < WorkerPool.spinRounds {
+                    mk_cpu_relax()
+                    rounds += 1
+                }
+                pthread_mutex_lock(mutex)
+            }
             if stopping { break }
             seen = generation
             active += 1

@@ -56,3 +56,38 @@ struct ZstdTests {
         #expect(error == .trailingBytes(offset: bytes.count, count: 3))
     }
 }
+
+@Suite("zstd literals of weights")
+struct RawLiteralsTests {
+    /// Float32 bit patterns of values spread like trained weights: the exponent bytes repeat, so
+    /// Huffman coding saves a few percent, but there are almost no matches.
+    static func weightBytes(count: Int) -> [UInt8] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var bytes: [UInt8] = []
+        for _ in 0..<count {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let value = (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.2
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+
+    @Test("a payload that compresses by less than an eighth is stored with raw literals", arguments: [Int32(3), 9, 19])
+    func weightsAreNotHuffmanCoded(level: Int32) throws {
+        let payload = Self.weightBytes(count: 20_000)
+        let huffman = try payload.withUnsafeBytes { try ZstdFrame.compress($0, level: level) }
+        #expect(huffman.count < payload.count, "the level itself still compresses literals")
+        let file = try ModelFile.container(payload: payload, compressionLevel: level)
+        #expect(file.count - ContainerHeader.size >= payload.count, "raw literals: no smaller than the payload")
+        #expect(try ModelFile.payloadWithInfo(file).0 == payload)
+    }
+
+    @Test("a payload that compresses well keeps the requested level")
+    func compressiblePayloadKeepsItsLevel() throws {
+        let payload = [UInt8](repeating: 0, count: 40_000) + Self.weightBytes(count: 1_000)
+        let file = try ModelFile.container(payload: payload, compressionLevel: 19)
+        let direct = try payload.withUnsafeBytes { try ZstdFrame.compress($0, level: 19) }
+        #expect(Array(file[ContainerHeader.size...]) == direct)
+        #expect(try ModelFile.payloadWithInfo(file).0 == payload)
+    }
+}

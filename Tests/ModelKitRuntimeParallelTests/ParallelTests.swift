@@ -51,7 +51,7 @@ struct ParallelSessionTests {
     func compare(_ model: Model, input: Tensor) throws {
         let single = try Session(model: model, options: SessionOptions(threads: 1)).run(input)
         for threads in [2, 3, 4] {
-            let parallel = try Session(model: model, options: SessionOptions(threads: threads)).run(input)
+            let parallel = try Session(model: model, options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
             #expect(parallel.shape == single.shape)
             #expect(maxDifference(parallel, single) <= 1e-5, "\(threads) threads")
         }
@@ -162,7 +162,7 @@ func gemmNet(batch: Int) -> Model {
     func noAllocationPerRun(threads: Int, batch: Int) throws {
         #expect(mk_allocations_supported() == 1)
         let model = gemmNet(batch: batch)
-        let session = try Session(model: model, options: SessionOptions(threads: threads))
+        let session = try Session(model: model, options: SessionOptions.splittingEveryLayer(threads: threads))
         #expect(session.stepCount == 3)
         let shape = Shape([batch, 12, 12, 3])
         var random = SplitMix64(seed: 3)
@@ -212,5 +212,15 @@ func gemmNet(batch: Int) -> Model {
         let allocations = mk_allocations_end()
         #expect(allocations > 0)
         #expect(Array(UnsafeBufferPointer(start: output, count: outputCount)) == result.floats!)
+    }
+}
+
+extension SessionOptions {
+    /// `threads` workers that split every layer big enough to split, however small, so tests
+    /// exercise the parallel paths (the default leaves layers under ~4M multiply-adds on one thread).
+    static func splittingEveryLayer(threads: Int) -> SessionOptions {
+        var options = SessionOptions(threads: threads)
+        options.parallelMinimumWork = 0
+        return options
     }
 }

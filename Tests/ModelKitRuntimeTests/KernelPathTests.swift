@@ -125,6 +125,45 @@ struct KernelPathTests {
         }
     }
 
+    /// im2col with widening (the int8 GEMM's left matrix) against a plain loop, bit-exact on every
+    /// path: interior rows, padded edges, strides, dilations, 1 to 40 channels, row ranges that
+    /// start mid-image, and the zero tail up to an even depth.
+    @Test(arguments: [
+        [28, 28, 1, 3, 3, 1, 1, 1, 1, 0], [13, 13, 32, 3, 3, 1, 1, 1, 1, 0], [5, 5, 64, 3, 3, 1, 1, 1, 1, 0],
+        [9, 11, 17, 3, 3, 2, 2, 1, 1, 1], [10, 10, 40, 3, 2, 1, 2, 2, 2, 2], [7, 6, 16, 5, 5, 1, 1, 1, 1, 2],
+        [8, 9, 3, 1, 1, 1, 1, 1, 1, 0],
+    ])
+    func im2colWidenIsExact(geometry: [Int]) {
+        let (h, w, c, kh, kw, sh, sw, dh, dw, pad) = (geometry[0], geometry[1], geometry[2], geometry[3], geometry[4],
+                                                      geometry[5], geometry[6], geometry[7], geometry[8], geometry[9])
+        let oh = (h + 2 * pad - ((kh - 1) * dh + 1)) / sh + 1, ow = (w + 2 * pad - ((kw - 1) * dw + 1)) / sw + 1
+        var random = Int8Random(seed: UInt64(h * 1000 + c * 10 + kh))
+        let image = Self.fullRangeCodes(h * w * c, &random)
+        let zeroPoint: Int32 = Int32(random.next() % 256) - 128
+        let depth = kh * kw * c, ldc = depth + depth % 2
+        let (p0, p1) = (oh * ow / 3, oh * ow)
+        var expected = [Int16](repeating: 0, count: (p1 - p0) * ldc)
+        for p in p0..<p1 {
+            let (oy, ox) = (p / ow, p % ow)
+            for ky in 0..<kh {
+                for kx in 0..<kw {
+                    let (iy, ix) = (oy * sh - pad + ky * dh, ox * sw - pad + kx * dw)
+                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                    for channel in 0..<c {
+                        expected[(p - p0) * ldc + (ky * kw + kx) * c + channel] = Int16(Int32(image[(iy * w + ix) * c + channel]) - zeroPoint)
+                    }
+                }
+            }
+        }
+        var g = mk_conv_geometry(h: h, w: w, c: c, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, pad_top: pad,
+                                 pad_left: pad, oh: oh, ow: ow)
+        for path in Self.paths {
+            var columns = [Int16](repeating: 99, count: (p1 - p0) * ldc)
+            mk_im2col_i8_widen_path(path, &g, image, p0, p1, zeroPoint, &columns, ldc)
+            #expect(columns == expected, "path \(path)")
+        }
+    }
+
     /// The packed int8 GEMM with fused requantization against the Swift reference arithmetic,
     /// on multipliers below and above one (a left shift takes the scalar requantization).
     @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 9), (13, 17, 577), (6, 1, 1), (676, 32, 9)])
@@ -183,7 +222,7 @@ struct KernelPathTests {
         let input = Tensor(shape: [2, 14, 14, 3], floats: random.floats(2 * 14 * 14 * 3))
         let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
         for threads in [1, 2, 3] {
-            let y = try Session(model: Model(graph: b.graph), options: SessionOptions(threads: threads)).run(input)
+            let y = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
             #expect(y.storage == reference.storage, "\(threads) threads")
         }
     }

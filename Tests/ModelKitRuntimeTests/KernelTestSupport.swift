@@ -46,3 +46,13 @@ func mismatches(_ actual: [Float], _ expected: [Float], absolute: Float = 1e-5, 
         !(abs(actual[i] - expected[i]) <= absolute + relative * abs(expected[i]))
     }
 }
+
+extension SessionOptions {
+    /// `threads` workers that split every layer big enough to split, however small, so tests
+    /// exercise the parallel paths (the default leaves layers under ~4M multiply-adds on one thread).
+    static func splittingEveryLayer(threads: Int) -> SessionOptions {
+        var options = SessionOptions(threads: threads)
+        options.parallelMinimumWork = 0
+        return options
+    }
+}

@@ -187,6 +187,17 @@ void mk_widen_rows_i8(long rows, long k, const int8_t *x, long ldx, int32_t zero
 /// for padded cells, which hold the zero point, and after the depth).
 void mk_im2col_i8_widen(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int32_t zero_point,
                         int16_t *columns, long ldc);
+/// The same on a chosen path (MK_KERNELS_*; clamped to what the CPU has). Identical on every path.
+void mk_im2col_i8_widen_path(int path, const mk_conv_geometry *g, const int8_t *image, long p0, long p1,
+                             int32_t zero_point, int16_t *columns, long ldc);
+
+/// One spin-wait pause (x86 `pause`; nothing elsewhere): lets the sibling hyperthread run and
+/// saves power while a thread polls a flag that another thread is about to set.
+static inline void mk_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1

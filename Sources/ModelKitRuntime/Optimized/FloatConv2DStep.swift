@@ -105,7 +105,7 @@ struct FloatConv2DStep {
     func run(scratch: UnsafeMutablePointer<Float>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
         let granule = method == .directSingleChannel ? pixels : 8
-        guard let pool, pool.threadCount > 1, work >= ParallelGemm.minimumWork, rows >= 2 * granule else {
+        guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 2 * granule else {
             run(rows: 0..<rows, scratch: scratch)
             return
         }

@@ -87,7 +87,7 @@ struct Int8GemmStep {
     /// `scratch` holds one block of `scratchStride` int16 values per pool thread.
     func run(scratch: UnsafeMutablePointer<Int16>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
-        guard let pool, pool.threadCount > 1, work >= ParallelGemm.minimumWork, rows >= 16 else {
+        guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 16 else {
             run(rows: 0..<rows, scratch: scratch)
             return
         }

@@ -2,10 +2,6 @@
 /// exactly one task with the same kernel call shape along K as the single-thread path, so results
 /// match it up to the GEMM's row/column tiling (int8: exactly).
 enum ParallelGemm {
-    /// Below this many multiply-adds a layer runs on the caller's thread: waking the pool costs
-    /// more than it saves.
-    static let minimumWork = 64 * 1024
-
     /// Splits 0..<count into `parts` contiguous ranges whose bounds are multiples of `granule`.
     @inline(__always)
     static func chunk(_ task: Int, of parts: Int, count: Int, granule: Int) -> Range<Int> {
