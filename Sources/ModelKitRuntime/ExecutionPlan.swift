@@ -15,6 +15,8 @@ enum StepKernel {
     /// im2col + packed SIMD GEMM.
     case gemmConv2D(Conv2DAttributes)
     case gemmDense(FusedActivation)
+    /// The channel-SIMD depthwise convolution (groups == C).
+    case depthwiseConv2D(DepthwiseConv2D)
     /// An int8 kernel, or a quantize/dequantize between float and int8.
     case int8(Int8Step)
 }
@@ -194,7 +196,7 @@ final class ExecutionPlan {
             let output = node.outputs[0]
             if root[output] != nil { continue }  // an alias: nothing to compute
             if let step = Int8Step.make(node: node, values: analysis.values, address: address,
-                                        optimized: kernels == .optimized) {
+                                        optimized: kernels == .optimized, threads: pool?.threadCount ?? 1) {
                 let counts = step.scratchCounts
                 int8Columns = max(int8Columns, counts.columns)
                 int8Accumulators = max(int8Accumulators, counts.accumulators)
@@ -213,6 +215,11 @@ final class ExecutionPlan {
                     kernel = .gemmConv2D(attributes)
                     scratchCount = max(scratchCount, GemmKernels.conv2DScratchCount(
                         input: inputs[0]!.shape, weight: inputs[1]!.shape, output: outputView.shape, attributes: attributes))
+                case .conv2D(let attributes) where Depthwise.applies(input: inputs[0]!.shape, weight: inputs[1]!.shape,
+                                                                     attributes: attributes):
+                    kernel = .depthwiseConv2D(DepthwiseConv2D(input: inputs[0]!, weight: inputs[1]!,
+                                                              bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,
+                                                              output: outputView, threads: pool?.threadCount ?? 1))
                 case .dense(let activation):
                     kernel = .gemmDense(activation)
                 default:
@@ -267,6 +274,8 @@ final class ExecutionPlan {
             case .gemmDense(let activation):
                 GemmKernels.dense(input: step.inputs[0]!, weight: step.inputs[1]!, bias: step.inputs.count > 2 ? step.inputs[2] : nil,
                                   activation: activation, output: step.output!)
+            case .depthwiseConv2D(let depthwise):
+                depthwise.run(pool: nil)
             case .int8(let work):
                 work.run(scratch: int8Scratch)
             }
@@ -290,8 +299,10 @@ final class ExecutionPlan {
                 ParallelGemm.dense(input: step.inputs[0]!, weight: step.inputs[1]!,
                                    bias: step.inputs.count > 2 ? step.inputs[2] : nil, activation: activation,
                                    output: step.output!, pool: pool)
+            case .depthwiseConv2D(let depthwise):
+                depthwise.run(pool: pool)
             case .int8(let work):
-                work.run(scratch: int8Scratch)
+                work.run(scratch: int8Scratch, pool: pool)
             }
         }
         }

@@ -121,6 +121,24 @@ void mk_igemm(long m, long n, long k, const int8_t *a, long lda, const int8_t *b
 void mk_igemm_path(int path, long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb,
                    int32_t *c, long ldc);
 
+/// The geometry of a depthwise convolution (channel multiplier 1) of NHWC images: input h x w x c,
+/// a kh x kw window with strides, dilations and the top/left padding, output oh x ow x c.
+typedef struct {
+    long h, w, c, kh, kw, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, oh, ow;
+} mk_depthwise_geometry;
+
+/// Depthwise convolution of output rows [row0, row1) (row = image * oh + oy) of an NHWC batch:
+/// y = clamp(bias + sum over taps of x * weight, lo, hi), weight stored [kh][kw][c], bias [c] or
+/// NULL. Taps in the padding contribute nothing. `path` is clamped like mk_sgemm_path.
+void mk_depthwise_conv2d(int path, const mk_depthwise_geometry *g, long row0, long row1, const float *x,
+                         const float *weight, const float *bias, float lo, float hi, float *y);
+
+/// int8 depthwise convolution of one output row (image, oy): acc[ox * c + ch] = the exact sum of
+/// (x - x_zero) * weight over the taps inside the image (weight int8 [kh][kw][c]); bias and
+/// requantization are the caller's. Every path gives identical results.
+void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
+                            int32_t x_zero, const int8_t *weight, int32_t *acc);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.
