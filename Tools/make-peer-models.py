@@ -62,10 +62,14 @@ def quantize_onnx(source, destination, calibration):
         def get_next(self):
             return next(self.items, None)
 
+    import onnx
     prepared = destination + ".prep.onnx"
     quant_pre_process(source, prepared, skip_symbolic_shape=True)
+    # Softmax stays float, as in modelkit's int8 models (onnxruntime would give it a fixed [0, 1]
+    # range, and near-uniform random-weight probabilities all round to zero).
+    softmax = [node.name for node in onnx.load(prepared).graph.node if node.op_type == "Softmax"]
     quantize_static(prepared, destination, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax)
     os.remove(prepared)
 
 

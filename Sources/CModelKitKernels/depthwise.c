@@ -123,35 +123,105 @@ void mk_depthwise_conv2d(int path, const mk_depthwise_geometry *g, long row0, lo
 }
 
 // ---------------------------------------------------------------------------------------------
-// int8: exact int32 sums of (x - x_zero) * w over the valid taps (padding contributes nothing).
-// |x - x_zero| <= 255 and |w| <= 127, so each product fits int16 (255 * 127 = 32385) and the
-// AVX2 path multiplies in int16 and widens to int32 before adding: both paths are exact.
+// int8: exact int32 sums of (x - x_zero) * w over the valid taps (padding contributes nothing),
+// plus the bias, requantized per channel in gemmlowp's rounding (the scheme of ModelKitRuntime's
+// QuantizedMultiplier) and clamped. |x - x_zero| <= 255 and |w| <= 127, so each product fits
+// int16 (255 * 127 = 32385): the AVX2 path multiplies in int16 and widens to int32 before adding.
+
+// x * 2^shift * multiplier / 2^31, rounded as gemmlowp does; saturating like the Swift code.
+static inline int32_t requantize_one(int32_t x, int32_t multiplier, int32_t shift) {
+    const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int64_t shifted = (int64_t)x * ((int64_t)1 << left);
+    const int32_t value = shifted > INT32_MAX ? INT32_MAX : (shifted < INT32_MIN ? INT32_MIN : (int32_t)shifted);
+    int32_t high;
+    if (value == INT32_MIN && multiplier == INT32_MIN) {
+        high = INT32_MAX;
+    } else {
+        const int64_t product = (int64_t)value * multiplier;
+        const int64_t nudge = product >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+        high = (int32_t)((product + nudge) / ((int64_t)1 << 31));
+    }
+    if (right == 0) return high;
+    const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+    const int32_t remainder = high & mask;
+    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int8_t finish_one(int32_t acc, long ch, const mk_depthwise_s8_output *r) {
+    const int32_t sum = acc + (r->bias ? r->bias[ch] : 0);
+    int32_t value = requantize_one(sum, r->multiplier[ch], r->shift[ch]) + r->zero_point;
+    value = value < r->minimum ? r->minimum : (value > r->maximum ? r->maximum : value);
+    return (int8_t)value;
+}
 
 static void depthwise_s8_row_portable(const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
-                                      int32_t x_zero, const int8_t *weight, int32_t *acc) {
+                                      int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r,
+                                      int32_t *acc, int8_t *y) {
     long ky0, ky1;
     valid_taps(oy, g->stride_h, g->pad_top, g->dilation_h, g->kh, g->h, &ky0, &ky1);
     const int8_t *source = x + image * g->h * g->w * g->c;
     for (long ox = 0; ox < g->ow; ox++) {
         long kx0, kx1;
         valid_taps(ox, g->stride_w, g->pad_left, g->dilation_w, g->kw, g->w, &kx0, &kx1);
-        int32_t *out = acc + ox * g->c;
-        for (long ch = 0; ch < g->c; ch++) out[ch] = 0;
+        for (long ch = 0; ch < g->c; ch++) acc[ch] = 0;
         for (long ky = ky0; ky < ky1; ky++) {
             const long iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
             for (long kx = kx0; kx < kx1; kx++) {
                 const long ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
                 const int8_t *in = source + (iy * g->w + ix) * g->c;
                 const int8_t *tap = weight + (ky * g->kw + kx) * g->c;
-                for (long ch = 0; ch < g->c; ch++) out[ch] += ((int32_t)in[ch] - x_zero) * (int32_t)tap[ch];
+                for (long ch = 0; ch < g->c; ch++) acc[ch] += ((int32_t)in[ch] - x_zero) * (int32_t)tap[ch];
             }
         }
+        int8_t *out = y + ((image * g->oh + oy) * g->ow + ox) * g->c;
+        for (long ch = 0; ch < g->c; ch++) out[ch] = finish_one(acc[ch], ch, r);
     }
+}
+
+// requantize_one on 8 lanes, for shifts <= 0 (no left shift; the caller checks). The rounded
+// doubling high multiply of both sign cases is floor((v * m + 2^30) / 2^31) (the nudge and
+// truncation toward zero combine so), and bits 31..62 of the 64-bit sum are the same whether
+// shifted arithmetically or logically, so _mm256_srli_epi64 serves.
+__attribute__((target("avx2")))
+static inline __m256i requantize8(__m256i v, __m256i multiplier, __m256i right) {
+    const __m256i round = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(v, multiplier), round), 31);
+    const __m256i odd = _mm256_srli_epi64(
+        _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(v, 32), _mm256_srli_epi64(multiplier, 32)), round), 31);
+    const __m256i high = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+    const __m256i remainder = _mm256_and_si256(high, mask);
+    // threshold = mask/2 + (high < 0); cmpgt gives -1 for true.
+    const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1),
+                                               _mm256_cmpgt_epi32(_mm256_setzero_si256(), high));
+    return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+__attribute__((target("avx2")))
+static inline void finish16(__m256i lo, __m256i hi, long ch, const mk_depthwise_s8_output *r, int8_t *out) {
+    __m256i parts[2] = {lo, hi};
+    const __m256i zero_point = _mm256_set1_epi32(r->zero_point);
+    const __m256i minimum = _mm256_set1_epi32(r->minimum), maximum = _mm256_set1_epi32(r->maximum);
+    for (int half = 0; half < 2; half++) {
+        const long at = ch + half * 8;
+        __m256i v = parts[half];
+        if (r->bias) v = _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i *)(r->bias + at)));
+        const __m256i right = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)(r->shift + at)));
+        v = requantize8(v, _mm256_loadu_si256((const __m256i *)(r->multiplier + at)), right);
+        parts[half] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zero_point), minimum), maximum);
+    }
+    // Values are within [-128, 127] now, so the saturating packs are exact.
+    const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(parts[0], parts[1]), 0xD8);
+    const __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    _mm_storeu_si128((__m128i *)out, bytes);
 }
 
 __attribute__((target("avx2")))
 static void depthwise_s8_row_avx2(const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
-                                  int32_t x_zero, const int8_t *weight, int32_t *acc) {
+                                  int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r,
+                                  int vector_requantize, int8_t *y) {
     long ky0, ky1;
     valid_taps(oy, g->stride_h, g->pad_top, g->dilation_h, g->kh, g->h, &ky0, &ky1);
     const long c = g->c;
@@ -160,7 +230,8 @@ static void depthwise_s8_row_avx2(const mk_depthwise_geometry *g, long image, lo
     for (long ox = 0; ox < g->ow; ox++) {
         long kx0, kx1;
         valid_taps(ox, g->stride_w, g->pad_left, g->dilation_w, g->kw, g->w, &kx0, &kx1);
-        int32_t *out = acc + ox * c;
+        int8_t *out = y + ((image * g->oh + oy) * g->ow + ox) * c;
+        // An offset, not a pointer: it may point before the image when the first taps are padding.
         const long first = ((oy * g->stride_h - g->pad_top) * g->w + ox * g->stride_w - g->pad_left) * c;
         const long row_step = g->dilation_h * g->w * c, column_step = g->dilation_w * c;
         long ch = 0;
@@ -177,8 +248,14 @@ static void depthwise_s8_row_avx2(const mk_depthwise_geometry *g, long image, lo
                     hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(product, 1)));
                 }
             }
-            _mm256_storeu_si256((__m256i *)(out + ch), lo);
-            _mm256_storeu_si256((__m256i *)(out + ch + 8), hi);
+            if (vector_requantize) {
+                finish16(lo, hi, ch, r, out + ch);
+            } else {
+                int32_t sums[16];
+                _mm256_storeu_si256((__m256i *)sums, lo);
+                _mm256_storeu_si256((__m256i *)(sums + 8), hi);
+                for (int i = 0; i < 16; i++) out[ch + i] = finish_one(sums[i], ch + i, r);
+            }
         }
         for (; ch < c; ch++) {
             int32_t sum = 0;
@@ -188,13 +265,20 @@ static void depthwise_s8_row_avx2(const mk_depthwise_geometry *g, long image, lo
                     sum += ((int32_t)*in - x_zero) * (int32_t)weight[(ky * g->kw + kx) * c + ch];
                 }
             }
-            out[ch] = sum;
+            out[ch] = finish_one(sum, ch, r);
         }
     }
 }
 
-void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
-                            int32_t x_zero, const int8_t *weight, int32_t *acc) {
-    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2) depthwise_s8_row_avx2(g, image, oy, x, x_zero, weight, acc);
-    else depthwise_s8_row_portable(g, image, oy, x, x_zero, weight, acc);
+void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
+                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int32_t *scratch,
+                            int8_t *y) {
+    const int avx2 = mk_kernels_clamp(path) >= MK_KERNELS_AVX2;
+    int vector_requantize = 1;
+    for (long ch = 0; ch < g->c; ch++) vector_requantize &= r->shift[ch] <= 0;
+    for (long row = row0; row < row1; row++) {
+        const long image = row / g->oh, oy = row % g->oh;
+        if (avx2) depthwise_s8_row_avx2(g, image, oy, x, x_zero, weight, r, vector_requantize, y);
+        else depthwise_s8_row_portable(g, image, oy, x, x_zero, weight, r, scratch, y);
+    }
 }

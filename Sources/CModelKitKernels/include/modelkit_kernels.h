@@ -133,11 +133,22 @@ typedef struct {
 void mk_depthwise_conv2d(int path, const mk_depthwise_geometry *g, long row0, long row1, const float *x,
                          const float *weight, const float *bias, float lo, float hi, float *y);
 
-/// int8 depthwise convolution of one output row (image, oy): acc[ox * c + ch] = the exact sum of
-/// (x - x_zero) * weight over the taps inside the image (weight int8 [kh][kw][c]); bias and
-/// requantization are the caller's. Every path gives identical results.
-void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
-                            int32_t x_zero, const int8_t *weight, int32_t *acc);
+/// Where an int8 depthwise convolution's int32 sums go: bias[ch] added (NULL: none), multiplied
+/// by multiplier[ch] (Q31) and 2^shift[ch] in gemmlowp's rounding, plus zero_point, clamped to
+/// [minimum, maximum].
+typedef struct {
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t zero_point, minimum, maximum;
+} mk_depthwise_s8_output;
+
+/// int8 depthwise convolution of output rows [row0, row1): the exact sum of (x - x_zero) * weight
+/// over the taps inside the image (weight int8 [kh][kw][c]), requantized by `r` into y.
+/// `scratch` holds c int32 values (used by the portable path). Every path gives identical results.
+void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
+                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int32_t *scratch,
+                            int8_t *y);
 
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
