@@ -17,6 +17,8 @@ enum StepKernel {
     case gemmDense(FusedActivation)
     /// The channel-SIMD depthwise convolution (groups == C).
     case depthwiseConv2D(DepthwiseConv2D)
+    /// A float Add of two same-shaped inputs.
+    case sameShapeAdd(SameShapeAdd)
     /// An int8 kernel, or a quantize/dequantize between float and int8.
     case int8(Int8Step)
 }
@@ -222,6 +224,11 @@ final class ExecutionPlan {
                                                               output: outputView, threads: pool?.threadCount ?? 1))
                 case .dense(let activation):
                     kernel = .gemmDense(activation)
+                case .add(let activation):
+                    if let add = SameShapeAdd(inputs[0]!, inputs[1]!, activation: activation, output: outputView,
+                                              threads: pool?.threadCount ?? 1) {
+                        kernel = .sameShapeAdd(add)
+                    }
                 default:
                     break
                 }
@@ -276,6 +283,8 @@ final class ExecutionPlan {
                                   activation: activation, output: step.output!)
             case .depthwiseConv2D(let depthwise):
                 depthwise.run(pool: nil)
+            case .sameShapeAdd(let add):
+                add.run(pool: nil)
             case .int8(let work):
                 work.run(scratch: int8Scratch)
             }
@@ -301,6 +310,8 @@ final class ExecutionPlan {
                                    output: step.output!, pool: pool)
             case .depthwiseConv2D(let depthwise):
                 depthwise.run(pool: pool)
+            case .sameShapeAdd(let add):
+                add.run(pool: pool)
             case .int8(let work):
                 work.run(scratch: int8Scratch, pool: pool)
             }
