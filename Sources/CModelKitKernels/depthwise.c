@@ -150,32 +150,34 @@ static inline int32_t requantize_one(int32_t x, int32_t multiplier, int32_t shif
 
 static inline int8_t finish_one(int32_t acc, long ch, const mk_depthwise_s8_output *r) {
     const int32_t sum = acc + (r->bias ? r->bias[ch] : 0);
-    int32_t value = requantize_one(sum, r->multiplier[ch], r->shift[ch]) + r->zero_point;
+    int32_t value = requantize_one(sum, r->multiplier[ch], r->shift[ch]) + r->output_zero_point;
     value = value < r->minimum ? r->minimum : (value > r->maximum ? r->maximum : value);
     return (int8_t)value;
 }
 
+// Channel by channel, so no row of sums is needed (the AVX2 path keeps its sums in registers).
 static void depthwise_s8_row_portable(const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
                                       int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r,
-                                      int32_t *acc, int8_t *y) {
+                                      int8_t *y) {
     long ky0, ky1;
     valid_taps(oy, g->stride_h, g->pad_top, g->dilation_h, g->kh, g->h, &ky0, &ky1);
     const int8_t *source = x + image * g->h * g->w * g->c;
     for (long ox = 0; ox < g->ow; ox++) {
         long kx0, kx1;
         valid_taps(ox, g->stride_w, g->pad_left, g->dilation_w, g->kw, g->w, &kx0, &kx1);
-        for (long ch = 0; ch < g->c; ch++) acc[ch] = 0;
-        for (long ky = ky0; ky < ky1; ky++) {
-            const long iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-            for (long kx = kx0; kx < kx1; kx++) {
-                const long ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-                const int8_t *in = source + (iy * g->w + ix) * g->c;
-                const int8_t *tap = weight + (ky * g->kw + kx) * g->c;
-                for (long ch = 0; ch < g->c; ch++) acc[ch] += ((int32_t)in[ch] - x_zero) * (int32_t)tap[ch];
-            }
-        }
         int8_t *out = y + ((image * g->oh + oy) * g->ow + ox) * g->c;
-        for (long ch = 0; ch < g->c; ch++) out[ch] = finish_one(acc[ch], ch, r);
+        for (long ch = 0; ch < g->c; ch++) {
+            int32_t acc = 0;
+            for (long ky = ky0; ky < ky1; ky++) {
+                const long iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                for (long kx = kx0; kx < kx1; kx++) {
+                    const long ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                    acc += ((int32_t)source[(iy * g->w + ix) * g->c + ch] - x_zero) *
+                           (int32_t)weight[(ky * g->kw + kx) * g->c + ch];
+                }
+            }
+            out[ch] = finish_one(acc, ch, r);
+        }
     }
 }
 
@@ -202,7 +204,7 @@ static inline __m256i requantize8(__m256i v, __m256i multiplier, __m256i right) 
 __attribute__((target("avx2")))
 static inline void finish16(__m256i lo, __m256i hi, long ch, const mk_depthwise_s8_output *r, int8_t *out) {
     __m256i parts[2] = {lo, hi};
-    const __m256i zero_point = _mm256_set1_epi32(r->zero_point);
+    const __m256i zero_point = _mm256_set1_epi32(r->output_zero_point);
     const __m256i minimum = _mm256_set1_epi32(r->minimum), maximum = _mm256_set1_epi32(r->maximum);
     for (int half = 0; half < 2; half++) {
         const long at = ch + half * 8;
@@ -271,14 +273,13 @@ static void depthwise_s8_row_avx2(const mk_depthwise_geometry *g, long image, lo
 }
 
 void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
-                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int32_t *scratch,
-                            int8_t *y) {
+                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int8_t *y) {
     const int avx2 = mk_kernels_clamp(path) >= MK_KERNELS_AVX2;
     int vector_requantize = 1;
     for (long ch = 0; ch < g->c; ch++) vector_requantize &= r->shift[ch] <= 0;
     for (long row = row0; row < row1; row++) {
         const long image = row / g->oh, oy = row % g->oh;
         if (avx2) depthwise_s8_row_avx2(g, image, oy, x, x_zero, weight, r, vector_requantize, y);
-        else depthwise_s8_row_portable(g, image, oy, x, x_zero, weight, r, scratch, y);
+        else depthwise_s8_row_portable(g, image, oy, x, x_zero, weight, r, y);
     }
 }

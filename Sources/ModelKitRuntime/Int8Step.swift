@@ -117,8 +117,6 @@ struct Int8Step {
                     Int8GemmKernels.accumulatorCount(rows: y.shape[1] * y.shape[2], outputs: w.shape[0]))
         case .dense(let x, let w, _):
             return (0, Int8GemmKernels.accumulatorCount(rows: x.shape[0], outputs: w.shape[0]))
-        case .depthwiseConv2D(let depthwise):
-            return (0, depthwise.scratchCount)
         default:
             return (0, 0)
         }
@@ -127,7 +125,7 @@ struct Int8Step {
     func run(scratch: Int8Scratch, pool: WorkerPool? = nil) {
         switch work {
         case .depthwiseConv2D(let depthwise):
-            depthwise.run(pool: pool, scratch: scratch.accumulators)
+            depthwise.run(pool: pool)
         case .quantize(let x, let y):
             Int8ReferenceKernels.quantize(input: x, output: y)
         case .dequantize(let x, let y):

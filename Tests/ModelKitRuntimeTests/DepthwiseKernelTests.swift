@@ -114,10 +114,7 @@ struct DepthwiseKernelTests {
                                     weightShape: c.weightShape, bias: bp.baseAddress!, attributes: c.attributes,
                                     requantization: requantization,
                                     output: MutableInt8View(yp.baseAddress!, output, scale: outputScale, zeroPoint: 3), threads: threads)
-                                let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: step.scratchCount)
-                                defer { scratch.deallocate() }
-                                let pool = WorkerPool(threads: threads)
-                                step.run(pool: pool, scratch: scratch, path: Int32(path.rawValue))
+                                step.run(pool: WorkerPool(threads: threads), path: Int32(path.rawValue))
                             }
                         }
                     }

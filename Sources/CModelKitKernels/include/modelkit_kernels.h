@@ -135,20 +135,19 @@ void mk_depthwise_conv2d(int path, const mk_depthwise_geometry *g, long row0, lo
 
 /// Where an int8 depthwise convolution's int32 sums go: bias[ch] added (NULL: none), multiplied
 /// by multiplier[ch] (Q31) and 2^shift[ch] in gemmlowp's rounding, plus zero_point, clamped to
-/// [minimum, maximum].
+/// [minimum, maximum]. (The same fields as a GEMM requantization, so one type can serve both.)
 typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *shift;
-    int32_t zero_point, minimum, maximum;
+    int32_t output_zero_point, minimum, maximum;
 } mk_depthwise_s8_output;
 
 /// int8 depthwise convolution of output rows [row0, row1): the exact sum of (x - x_zero) * weight
 /// over the taps inside the image (weight int8 [kh][kw][c]), requantized by `r` into y.
-/// `scratch` holds c int32 values (used by the portable path). Every path gives identical results.
+/// Every path gives identical results.
 void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
-                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int32_t *scratch,
-                            int8_t *y);
+                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int8_t *y);
 
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1

@@ -4,14 +4,13 @@ import ModelKitCore
 /// An int8 depthwise Conv2D step (groups == C) with its weights repacked and its requantization
 /// constants laid out for the C kernel at plan time. The kernel sums (q − z)·w exactly in int32
 /// and requantizes in the rounding of `QuantizedMultiplier`, so results are bit-exact with
-/// `Int8ReferenceKernels.conv2D`. Immutable after init; each task writes only its output rows and
-/// its own scratch row.
+/// `Int8ReferenceKernels.conv2D`. Immutable after init; each task writes only its output rows.
 final class Int8DepthwiseConv2D: @unchecked Sendable {
     let input: Int8View
     let output: MutableInt8View
     let geometry: mk_depthwise_geometry
     let rows: Int
-    /// Parallel tasks per run; task t uses scratch row t.
+    /// Parallel tasks per run (1: on the caller's thread).
     let tasks: Int
     private let weight: UnsafeMutablePointer<Int8>
     /// multipliers then shifts, one per channel.
@@ -35,7 +34,7 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
             constants[channels + channel] = r.multipliers[channel].shift
         }
         requantization = mk_depthwise_s8_output(bias: bias, multiplier: constants, shift: constants + channels,
-                                                zero_point: r.outputZeroPoint, minimum: r.minimum, maximum: r.maximum)
+                                                output_zero_point: r.outputZeroPoint, minimum: r.minimum, maximum: r.maximum)
     }
 
     deinit {
@@ -43,33 +42,27 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
         constants.deallocate()
     }
 
-    /// int32 scratch the step needs: one channel row per task.
-    var scratchCount: Int { tasks * geometry.c }
-
     /// Output rows `range` (over batch × output height); `path` forces a C kernel path in tests.
-    func run(rows range: Range<Int>, scratch: UnsafeMutablePointer<Int32>, path: Int32 = mk_kernels_active()) {
+    func run(rows range: Range<Int>, path: Int32 = mk_kernels_active()) {
         withUnsafePointer(to: geometry) { geometry in
             withUnsafePointer(to: requantization) { requantization in
                 mk_depthwise_conv2d_s8(path, geometry, range.lowerBound, range.upperBound, input.data, input.zeroPoint,
-                                       weight, requantization, scratch, output.data)
+                                       weight, requantization, output.data)
             }
         }
     }
 
-    /// `scratch` holds `scratchCount` values.
-    func run(pool: WorkerPool?, scratch: UnsafeMutablePointer<Int32>, path: Int32 = mk_kernels_active()) {
+    func run(pool: WorkerPool?, path: Int32 = mk_kernels_active()) {
         guard let pool, tasks > 1 else {
-            run(rows: 0..<rows, scratch: scratch, path: path)
+            run(rows: 0..<rows, path: path)
             return
         }
-        var job = (step: Unmanaged.passUnretained(self), scratch: scratch, path: path)
+        var job = (step: Unmanaged.passUnretained(self), path: path)
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: tasks, context: job) { context, task in
-                let job = context!.assumingMemoryBound(to: (step: Unmanaged<Int8DepthwiseConv2D>,
-                                                            scratch: UnsafeMutablePointer<Int32>, path: Int32).self).pointee
+                let job = context!.assumingMemoryBound(to: (step: Unmanaged<Int8DepthwiseConv2D>, path: Int32).self).pointee
                 let step = job.step.takeUnretainedValue()
-                step.run(rows: ParallelGemm.chunk(task, of: step.tasks, count: step.rows, granule: 1),
-                         scratch: job.scratch + task * step.geometry.c, path: job.path)
+                step.run(rows: ParallelGemm.chunk(task, of: step.tasks, count: step.rows, granule: 1), path: job.path)
             }
         }
     }
