@@ -148,7 +148,11 @@ struct Int8Step {
                                            requantization: w.requantization, output: y)
             }
         case .add(let a, let b, let r, let y):
-            Int8ReferenceKernels.add(a, b, requantization: r, output: y)
+            if optimized && Int8SameShapeAdd.applies(a, b, output: y) {
+                Int8SameShapeAdd.run(a, b, requantization: r, output: y)
+            } else {
+                Int8ReferenceKernels.add(a, b, requantization: r, output: y)
+            }
         case .maxPool2D(let x, let a, let y):
             Int8ReferenceKernels.maxPool2D(input: x, attributes: a, output: y)
         case .averagePool2D(let x, let a, let y):

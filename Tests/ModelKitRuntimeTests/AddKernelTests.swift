@@ -1,3 +1,4 @@
+import CModelKitKernels
 import ModelKitCore
 @testable import ModelKitRuntime
 import Testing
@@ -33,6 +34,48 @@ struct AddKernelTests {
                     #expect(SameShapeAdd(TensorView(ap.baseAddress!, [2, 2]), TensorView(bp.baseAddress!, [2]), activation: .none,
                                          output: MutableTensorView(yp.baseAddress!, [2, 2]), threads: 1) == nil)
                 }
+            }
+        }
+    }
+}
+
+/// The int8 same-shape Add kernel (each C path forced) bit-exact with the reference, on random
+/// codes, zero points and scales, including an output scale so small that the output multiplier
+/// exceeds 1 (the scalar path).
+@Suite("int8 same-shape add")
+struct Int8AddKernelTests {
+    @Test(arguments: [(Float(0.05), Float(0.03), Float(0.07)), (0.2, 0.2, 0.1), (0.01, 0.04, 0.02), (0.05, 0.05, 1e-8)])
+    func matchesReferenceBitExact(scales: (Float, Float, Float)) {
+        var random = Int8Random(seed: UInt64(scales.0 * 1000 + scales.2 * 10))
+        let count = 1037  // not a multiple of 8: the scalar tail too
+        let a = random.codes(count), b = random.codes(count)
+        for activation in [FusedActivation.none, .relu] {
+            let r = AddRequantization((scales.0, -3), (scales.1, 11), output: (scales.2, 5), activation: activation)
+            var expected = [Int8](repeating: 0, count: count)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    expected.withUnsafeMutableBufferPointer { yp in
+                        Int8ReferenceKernels.add(Int8View(ap.baseAddress!, [count], scale: scales.0, zeroPoint: -3),
+                                                 Int8View(bp.baseAddress!, [count], scale: scales.1, zeroPoint: 11),
+                                                 requantization: r, output: MutableInt8View(yp.baseAddress!, [count], scale: scales.2,
+                                                                                            zeroPoint: 5))
+                    }
+                }
+            }
+            if scales.2 > 0.001 { #expect(Set(expected).count > 50, "degenerate reference output") }
+            for path in [MK_KERNELS_PORTABLE, MK_KERNELS_AVX2] {
+                var y = [Int8](repeating: 0x55, count: count)
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            Int8SameShapeAdd.run(Int8View(ap.baseAddress!, [count], scale: scales.0, zeroPoint: -3),
+                                                 Int8View(bp.baseAddress!, [count], scale: scales.1, zeroPoint: 11), requantization: r,
+                                                 output: MutableInt8View(yp.baseAddress!, [count], scale: scales.2, zeroPoint: 5),
+                                                 path: Int32(path.rawValue))
+                        }
+                    }
+                }
+                #expect(y == expected, "path \(path.rawValue), \(activation)")
             }
         }
     }

@@ -149,6 +149,17 @@ typedef struct {
 void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
                             int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int8_t *y);
 
+/// The fixed-point constants of an int8 addition (ModelKitRuntime's AddRequantization).
+typedef struct {
+    int32_t zero_point1, zero_point2, left_shift;
+    int32_t multiplier1, shift1, multiplier2, shift2, output_multiplier, output_shift;
+    int32_t output_zero_point, minimum, maximum;
+} mk_add_s8_params;
+
+/// y[i] = int8 a[i] + b[i] for `count` values of two same-shaped tensors, bit-exact with
+/// Int8ReferenceKernels.add. `path` is clamped like mk_sgemm_path.
+void mk_add_s8(int path, long count, const int8_t *a, const int8_t *b, const mk_add_s8_params *p, int8_t *y);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.

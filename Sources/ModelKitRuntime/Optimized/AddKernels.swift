@@ -1,3 +1,4 @@
+import CModelKitKernels
 import ModelKitCore
 
 /// activation(a + b) for two inputs of the output's shape (the residual connection of ResNet and
@@ -51,5 +52,27 @@ final class SameShapeAdd: @unchecked Sendable {
             // Multiples of 16 floats: tasks never share a cache line.
             step.run(ParallelGemm.chunk(task, of: step.tasks, count: step.count, granule: 16))
         }
+    }
+}
+
+/// int8 Add of two same-shaped inputs through the C kernel (AVX2 or portable), bit-exact with
+/// `Int8ReferenceKernels.add`, which walks broadcast indices per element and stays the kernel for
+/// broadcasting adds.
+enum Int8SameShapeAdd {
+    static func applies(_ a: Int8View, _ b: Int8View, output: MutableInt8View) -> Bool {
+        a.shape == output.shape && b.shape == output.shape
+    }
+
+    static func parameters(_ r: AddRequantization) -> mk_add_s8_params {
+        mk_add_s8_params(zero_point1: r.zeroPoint1, zero_point2: r.zeroPoint2, left_shift: AddRequantization.leftShift,
+                         multiplier1: r.input1.multiplier, shift1: r.input1.shift, multiplier2: r.input2.multiplier,
+                         shift2: r.input2.shift, output_multiplier: r.output.multiplier, output_shift: r.output.shift,
+                         output_zero_point: r.outputZeroPoint, minimum: r.minimum, maximum: r.maximum)
+    }
+
+    static func run(_ a: Int8View, _ b: Int8View, requantization r: AddRequantization, output y: MutableInt8View,
+                    path: Int32 = mk_kernels_active()) {
+        var parameters = parameters(r)
+        mk_add_s8(path, y.shape.elementCount ?? 0, a.data, b.data, &parameters, y.data)
     }
 }
