@@ -18,6 +18,10 @@ enum StepKernel {
     case maxPool2D(MaxPoolStep)
     /// int8 Conv2D or Dense on the packed int8 GEMM with fused requantization.
     case int8Gemm(Int8GemmStep)
+    /// The channel-SIMD depthwise convolution (groups == C).
+    case depthwiseConv2D(DepthwiseConv2D)
+    /// A float Add of two same-shaped inputs.
+    case sameShapeAdd(SameShapeAdd)
     /// An int8 kernel, or a quantize/dequantize between float and int8.
     case int8(Int8Step)
 }
@@ -198,7 +202,7 @@ final class ExecutionPlan {
             let output = node.outputs[0]
             if root[output] != nil { continue }  // an alias: nothing to compute
             if let step = Int8Step.make(node: node, values: analysis.values, address: address,
-                                        optimized: kernels == .optimized) {
+                                        optimized: kernels == .optimized, pool: pool) {
                 if let gemm = step.gemmStep(buffers: &packedWeights) {
                     // Floats of scratch holding the int16 rows.
                     scratchCount = max(scratchCount, (gemm.scratchCount + 1) / 2)
@@ -222,6 +226,11 @@ final class ExecutionPlan {
                 switch node.operation {
                 case .conv2D where !parametersAreConstant, .dense where !parametersAreConstant:
                     break
+                case .conv2D(let attributes) where Depthwise.applies(input: inputs[0]!.shape, weight: inputs[1]!.shape,
+                                                                     attributes: attributes):
+                    kernel = .depthwiseConv2D(DepthwiseConv2D(input: inputs[0]!, weight: inputs[1]!,
+                                                              bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,
+                                                              output: outputView, pool: pool))
                 case .conv2D(let attributes):
                     if let conv = FloatConv2DStep.make(input: inputs[0]!, weight: inputs[1]!,
                                                        bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,
@@ -237,6 +246,11 @@ final class ExecutionPlan {
                     kernel = .maxPool2D(MaxPoolStep(input: inputs[0]!.data, inputShape: inputs[0]!.shape,
                                                     output: outputView.data, outputShape: outputView.shape,
                                                     attributes: attributes, isInt8: false))
+                case .add(let activation):
+                    if let add = SameShapeAdd(inputs[0]!, inputs[1]!, activation: activation, output: outputView,
+                                              threads: pool?.threadCount ?? 1) {
+                        kernel = .sameShapeAdd(add)
+                    }
                 default:
                     break
                 }
@@ -283,8 +297,12 @@ final class ExecutionPlan {
             case .int8Gemm(let gemm):
                 gemm.run(scratch: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int16.self),
                          scratchStride: 2 * scratchCount, pool: pool)
+            case .depthwiseConv2D(let depthwise):
+                depthwise.run(pool: pool)
+            case .sameShapeAdd(let add):
+                add.run(pool: pool)
             case .int8(let work):
-                work.run()
+                work.run(pool: pool)
             }
         }
         }

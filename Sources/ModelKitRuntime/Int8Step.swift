@@ -14,6 +14,8 @@ struct Int8Step {
         case quantize(TensorView, MutableInt8View)
         case dequantize(Int8View, MutableTensorView)
         case conv2D(Int8View, Int8Weights, Conv2DAttributes, MutableInt8View)
+        /// The optimized depthwise kernel (groups == C); the reference runs `conv2D`.
+        case depthwiseConv2D(Int8DepthwiseConv2D)
         case dense(Int8View, Int8Weights, MutableInt8View)
         case add(Int8View, Int8View, AddRequantization, MutableInt8View)
         case maxPool2D(Int8View, Pool2DAttributes, MutableInt8View)
@@ -29,7 +31,7 @@ struct Int8Step {
     /// The step for `node`, whose input and output values live at `address`; nil when the node
     /// has float inputs and output (a float step).
     static func make(node: Node, values: [String: ValueInfo], address: (String) -> UnsafeMutableRawPointer,
-                     optimized: Bool) -> Int8Step? {
+                     optimized: Bool, pool: WorkerPool? = nil) -> Int8Step? {
         let output = values[node.outputs[0]]!
         let first = values[node.inputs[0]]!
         guard output.dtype == .int8 || first.dtype == .int8 else { return nil }
@@ -64,6 +66,12 @@ struct Int8Step {
         case .dequantizeLinear:
             work = .dequantize(int8(node.inputs[0]),
                                MutableTensorView(address(node.outputs[0]).assumingMemoryBound(to: Float.self), output.shape))
+        case .conv2D(let a) where optimized && Depthwise.applies(input: first.shape, weight: values[node.inputs[1]]!.shape,
+                                                                 attributes: a):
+            let w = weights(activation: a.activation)
+            work = .depthwiseConv2D(Int8DepthwiseConv2D(input: int8(node.inputs[0]), weight: w.data, weightShape: w.shape,
+                                                        bias: w.bias, attributes: a, requantization: w.requantization,
+                                                        output: mutableInt8(node.outputs[0]), pool: pool))
         case .conv2D(let a):
             work = .conv2D(int8(node.inputs[0]), weights(activation: a.activation), a, mutableInt8(node.outputs[0]))
         case .dense(let activation):
@@ -103,8 +111,10 @@ struct Int8Step {
         }
     }
 
-    func run() {
+    func run(pool: WorkerPool? = nil) {
         switch work {
+        case .depthwiseConv2D(let depthwise):
+            depthwise.run(pool: pool)
         case .quantize(let x, let y):
             Int8ReferenceKernels.quantize(input: x, output: y)
         case .dequantize(let x, let y):
@@ -116,7 +126,11 @@ struct Int8Step {
             Int8ReferenceKernels.dense(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
                                        requantization: w.requantization, output: y)
         case .add(let a, let b, let r, let y):
-            Int8ReferenceKernels.add(a, b, requantization: r, output: y)
+            if optimized && Int8SameShapeAdd.applies(a, b, output: y) {
+                Int8SameShapeAdd.run(a, b, requantization: r, output: y)
+            } else {
+                Int8ReferenceKernels.add(a, b, requantization: r, output: y)
+            }
         case .maxPool2D(let x, let a, let y):
             if optimized {
                 MaxPoolStep(input: x.data, inputShape: x.shape, output: y.data, outputShape: y.shape, attributes: a,

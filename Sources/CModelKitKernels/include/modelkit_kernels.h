@@ -199,6 +199,38 @@ static inline void mk_cpu_relax(void) {
 #endif
 }
 
+/// The geometry of a depthwise convolution (channel multiplier 1) of NHWC images: input h x w x c,
+/// a kh x kw window with strides, dilations and the top/left padding, output oh x ow x c.
+typedef struct {
+    long h, w, c, kh, kw, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, oh, ow;
+} mk_depthwise_geometry;
+
+/// Depthwise convolution of output rows [row0, row1) (row = image * oh + oy) of an NHWC batch:
+/// y = clamp(bias + sum over taps of x * weight, lo, hi), weight stored [kh][kw][c], bias [c] or
+/// NULL. Taps in the padding contribute nothing. `path` is clamped like mk_sgemm_path.
+void mk_depthwise_conv2d(int path, const mk_depthwise_geometry *g, long row0, long row1, const float *x,
+                         const float *weight, const float *bias, float lo, float hi, float *y);
+
+/// An int8 depthwise convolution requantizes its int32 sums exactly as the GEMM does.
+typedef mk_requantization mk_depthwise_s8_output;
+
+/// int8 depthwise convolution of output rows [row0, row1): the exact sum of (x - x_zero) * weight
+/// over the taps inside the image (weight int8 [kh][kw][c]), requantized by `r` into y.
+/// Every path gives identical results.
+void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
+                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int8_t *y);
+
+/// The fixed-point constants of an int8 addition (ModelKitRuntime's AddRequantization).
+typedef struct {
+    int32_t zero_point1, zero_point2, left_shift;
+    int32_t multiplier1, shift1, multiplier2, shift2, output_multiplier, output_shift;
+    int32_t output_zero_point, minimum, maximum;
+} mk_add_s8_params;
+
+/// y[i] = int8 a[i] + b[i] for `count` values of two same-shaped tensors, bit-exact with
+/// Int8ReferenceKernels.add. `path` is clamped like mk_sgemm_path.
+void mk_add_s8(int path, long count, const int8_t *a, const int8_t *b, const mk_add_s8_params *p, int8_t *y);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.

@@ -1,0 +1,247 @@
+// Depthwise 2-D convolution (one filter per channel, channel multiplier 1) on NHWC images, float
+// and int8. Channels are contiguous in NHWC, so the SIMD lanes run over channels: each output
+// pixel sums its valid taps, each tap a run of C input values times C weights stored [kh][kw][C].
+// Work is split by output rows (over batch x output height) so callers can spread rows over
+// threads.
+#include "modelkit_kernels.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "requantize.h"
+
+// The taps of output coordinate `o` that land inside [0, size): [*first, *last).
+static inline void valid_taps(long o, long stride, long pad, long dilation, long kernel, long size, long *first,
+                              long *last) {
+    const long start = o * stride - pad;
+    long lo = 0, hi = kernel;
+    while (lo < kernel && start + lo * dilation < 0) lo++;
+    while (hi > lo && start + (hi - 1) * dilation >= size) hi--;
+    *first = lo;
+    *last = hi;
+}
+
+static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// ---------------------------------------------------------------------------------------------
+// Float, portable.
+
+static void depthwise_row_portable(const mk_depthwise_geometry *g, long image, long oy, const float *x,
+                                   const float *weight, const float *bias, float lo, float hi, float *y) {
+    long ky0, ky1;
+    valid_taps(oy, g->stride_h, g->pad_top, g->dilation_h, g->kh, g->h, &ky0, &ky1);
+    const float *source = x + image * g->h * g->w * g->c;
+    for (long ox = 0; ox < g->ow; ox++) {
+        long kx0, kx1;
+        valid_taps(ox, g->stride_w, g->pad_left, g->dilation_w, g->kw, g->w, &kx0, &kx1);
+        float *out = y + ((image * g->oh + oy) * g->ow + ox) * g->c;
+        for (long ch = 0; ch < g->c; ch++) out[ch] = bias ? bias[ch] : 0.0f;
+        for (long ky = ky0; ky < ky1; ky++) {
+            const long iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            for (long kx = kx0; kx < kx1; kx++) {
+                const long ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                const float *in = source + (iy * g->w + ix) * g->c;
+                const float *tap = weight + (ky * g->kw + kx) * g->c;
+                for (long ch = 0; ch < g->c; ch++) out[ch] += in[ch] * tap[ch];
+            }
+        }
+        for (long ch = 0; ch < g->c; ch++) out[ch] = clampf(out[ch], lo, hi);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float, AVX2 + FMA: 32 channels (4 accumulators) at a time, then 8, then a masked tail.
+
+__attribute__((target("avx2,fma")))
+static inline __m256i tail_mask(long count) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), lanes);
+}
+
+__attribute__((target("avx2,fma")))
+static void depthwise_row_avx2(const mk_depthwise_geometry *g, long image, long oy, const float *x,
+                               const float *weight, const float *bias, float lo, float hi, float *y) {
+    long ky0, ky1;
+    valid_taps(oy, g->stride_h, g->pad_top, g->dilation_h, g->kh, g->h, &ky0, &ky1);
+    const long c = g->c;
+    const float *source = x + image * g->h * g->w * c;
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (long ox = 0; ox < g->ow; ox++) {
+        long kx0, kx1;
+        valid_taps(ox, g->stride_w, g->pad_left, g->dilation_w, g->kw, g->w, &kx0, &kx1);
+        float *out = y + ((image * g->oh + oy) * g->ow + ox) * c;
+        // An offset, not a pointer: it may point before the image when the first taps are padding.
+        const long first = ((oy * g->stride_h - g->pad_top) * g->w + ox * g->stride_w - g->pad_left) * c;
+        const long row_step = g->dilation_h * g->w * c, column_step = g->dilation_w * c;
+        long ch = 0;
+        for (; ch + 32 <= c; ch += 32) {
+            __m256 a0, a1, a2, a3;
+            if (bias) {
+                a0 = _mm256_loadu_ps(bias + ch);
+                a1 = _mm256_loadu_ps(bias + ch + 8);
+                a2 = _mm256_loadu_ps(bias + ch + 16);
+                a3 = _mm256_loadu_ps(bias + ch + 24);
+            } else {
+                a0 = a1 = a2 = a3 = _mm256_setzero_ps();
+            }
+            for (long ky = ky0; ky < ky1; ky++) {
+                for (long kx = kx0; kx < kx1; kx++) {
+                    const float *in = source + first + ky * row_step + kx * column_step + ch;
+                    const float *tap = weight + (ky * g->kw + kx) * c + ch;
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(in), _mm256_loadu_ps(tap), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), _mm256_loadu_ps(tap + 8), a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 16), _mm256_loadu_ps(tap + 16), a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(in + 24), _mm256_loadu_ps(tap + 24), a3);
+                }
+            }
+            _mm256_storeu_ps(out + ch, _mm256_min_ps(_mm256_max_ps(a0, vlo), vhi));
+            _mm256_storeu_ps(out + ch + 8, _mm256_min_ps(_mm256_max_ps(a1, vlo), vhi));
+            _mm256_storeu_ps(out + ch + 16, _mm256_min_ps(_mm256_max_ps(a2, vlo), vhi));
+            _mm256_storeu_ps(out + ch + 24, _mm256_min_ps(_mm256_max_ps(a3, vlo), vhi));
+        }
+        for (; ch < c; ch += 8) {
+            const __m256i mask = tail_mask(c - ch);
+            __m256 acc = bias ? _mm256_maskload_ps(bias + ch, mask) : _mm256_setzero_ps();
+            for (long ky = ky0; ky < ky1; ky++) {
+                for (long kx = kx0; kx < kx1; kx++) {
+                    const float *in = source + first + ky * row_step + kx * column_step + ch;
+                    const float *tap = weight + (ky * g->kw + kx) * c + ch;
+                    acc = _mm256_fmadd_ps(_mm256_maskload_ps(in, mask), _mm256_maskload_ps(tap, mask), acc);
+                }
+            }
+            _mm256_maskstore_ps(out + ch, mask, _mm256_min_ps(_mm256_max_ps(acc, vlo), vhi));
+        }
+    }
+}
+
+void mk_depthwise_conv2d(int path, const mk_depthwise_geometry *g, long row0, long row1, const float *x,
+                         const float *weight, const float *bias, float lo, float hi, float *y) {
+    const int avx2 = mk_kernels_clamp(path) >= MK_KERNELS_AVX2;
+    for (long row = row0; row < row1; row++) {
+        const long image = row / g->oh, oy = row % g->oh;
+        if (avx2) depthwise_row_avx2(g, image, oy, x, weight, bias, lo, hi, y);
+        else depthwise_row_portable(g, image, oy, x, weight, bias, lo, hi, y);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8: exact int32 sums of (x - x_zero) * w over the valid taps (padding contributes nothing),
+// plus the bias, requantized per channel in gemmlowp's rounding (the scheme of ModelKitRuntime's
+// QuantizedMultiplier) and clamped. |x - x_zero| <= 255 and |w| <= 127, so each product fits
+// int16 (255 * 127 = 32385): the AVX2 path multiplies in int16 and widens to int32 before adding.
+
+static inline int8_t finish_one(int32_t acc, long ch, const mk_depthwise_s8_output *r) {
+    const int32_t sum = acc + (r->bias ? r->bias[ch] : 0);
+    int32_t value = requantize_one(sum, r->multiplier[ch], r->shift[ch]) + r->output_zero_point;
+    value = value < r->minimum ? r->minimum : (value > r->maximum ? r->maximum : value);
+    return (int8_t)value;
+}
+
+// Channel by channel, so no row of sums is needed (the AVX2 path keeps its sums in registers).
+static void depthwise_s8_row_portable(const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
+                                      int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r,
+                                      int8_t *y) {
+    long ky0, ky1;
+    valid_taps(oy, g->stride_h, g->pad_top, g->dilation_h, g->kh, g->h, &ky0, &ky1);
+    const int8_t *source = x + image * g->h * g->w * g->c;
+    for (long ox = 0; ox < g->ow; ox++) {
+        long kx0, kx1;
+        valid_taps(ox, g->stride_w, g->pad_left, g->dilation_w, g->kw, g->w, &kx0, &kx1);
+        int8_t *out = y + ((image * g->oh + oy) * g->ow + ox) * g->c;
+        for (long ch = 0; ch < g->c; ch++) {
+            int32_t acc = 0;
+            for (long ky = ky0; ky < ky1; ky++) {
+                const long iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                for (long kx = kx0; kx < kx1; kx++) {
+                    const long ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                    acc += ((int32_t)source[(iy * g->w + ix) * g->c + ch] - x_zero) *
+                           (int32_t)weight[(ky * g->kw + kx) * g->c + ch];
+                }
+            }
+            out[ch] = finish_one(acc, ch, r);
+        }
+    }
+}
+
+__attribute__((target("avx2")))
+static inline void finish16(__m256i lo, __m256i hi, long ch, const mk_depthwise_s8_output *r, int8_t *out) {
+    __m256i parts[2] = {lo, hi};
+    const __m256i zero_point = _mm256_set1_epi32(r->output_zero_point);
+    const __m256i minimum = _mm256_set1_epi32(r->minimum), maximum = _mm256_set1_epi32(r->maximum);
+    for (int half = 0; half < 2; half++) {
+        const long at = ch + half * 8;
+        __m256i v = parts[half];
+        if (r->bias) v = _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i *)(r->bias + at)));
+        const __m256i right = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)(r->shift + at)));
+        v = requantize8(v, _mm256_loadu_si256((const __m256i *)(r->multiplier + at)), right);
+        parts[half] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zero_point), minimum), maximum);
+    }
+    // Values are within [-128, 127] now, so the saturating packs are exact.
+    const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(parts[0], parts[1]), 0xD8);
+    const __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    _mm_storeu_si128((__m128i *)out, bytes);
+}
+
+__attribute__((target("avx2")))
+static void depthwise_s8_row_avx2(const mk_depthwise_geometry *g, long image, long oy, const int8_t *x,
+                                  int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r,
+                                  int vector_requantize, int8_t *y) {
+    long ky0, ky1;
+    valid_taps(oy, g->stride_h, g->pad_top, g->dilation_h, g->kh, g->h, &ky0, &ky1);
+    const long c = g->c;
+    const int8_t *source = x + image * g->h * g->w * c;
+    const __m256i zero = _mm256_set1_epi16((short)x_zero);
+    for (long ox = 0; ox < g->ow; ox++) {
+        long kx0, kx1;
+        valid_taps(ox, g->stride_w, g->pad_left, g->dilation_w, g->kw, g->w, &kx0, &kx1);
+        int8_t *out = y + ((image * g->oh + oy) * g->ow + ox) * c;
+        // An offset, not a pointer: it may point before the image when the first taps are padding.
+        const long first = ((oy * g->stride_h - g->pad_top) * g->w + ox * g->stride_w - g->pad_left) * c;
+        const long row_step = g->dilation_h * g->w * c, column_step = g->dilation_w * c;
+        long ch = 0;
+        for (; ch + 16 <= c; ch += 16) {
+            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            for (long ky = ky0; ky < ky1; ky++) {
+                for (long kx = kx0; kx < kx1; kx++) {
+                    const int8_t *in = source + first + ky * row_step + kx * column_step + ch;
+                    const int8_t *tap = weight + (ky * g->kw + kx) * c + ch;
+                    const __m256i xv = _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)in)), zero);
+                    const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)tap));
+                    const __m256i product = _mm256_mullo_epi16(xv, wv);
+                    lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(product)));
+                    hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(product, 1)));
+                }
+            }
+            if (vector_requantize) {
+                finish16(lo, hi, ch, r, out + ch);
+            } else {
+                int32_t sums[16];
+                _mm256_storeu_si256((__m256i *)sums, lo);
+                _mm256_storeu_si256((__m256i *)(sums + 8), hi);
+                for (int i = 0; i < 16; i++) out[ch + i] = finish_one(sums[i], ch + i, r);
+            }
+        }
+        for (; ch < c; ch++) {
+            int32_t sum = 0;
+            for (long ky = ky0; ky < ky1; ky++) {
+                for (long kx = kx0; kx < kx1; kx++) {
+                    const int8_t *in = source + first + ky * row_step + kx * column_step + ch;
+                    sum += ((int32_t)*in - x_zero) * (int32_t)weight[(ky * g->kw + kx) * c + ch];
+                }
+            }
+            out[ch] = finish_one(sum, ch, r);
+        }
+    }
+}
+
+void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
+                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int8_t *y) {
+    const int avx2 = mk_kernels_clamp(path) >= MK_KERNELS_AVX2;
+    int vector_requantize = 1;
+    for (long ch = 0; ch < g->c; ch++) vector_requantize &= r->shift[ch] <= 0;
+    for (long row = row0; row < row1; row++) {
+        const long image = row / g->oh, oy = row % g->oh;
+        if (avx2) depthwise_s8_row_avx2(g, image, oy, x, x_zero, weight, r, vector_requantize, y);
+        else depthwise_s8_row_portable(g, image, oy, x, x_zero, weight, r, y);
+    }
+}
