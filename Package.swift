@@ -1,5 +1,13 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// The modelkit executable links the Swift runtime and Foundation statically (start-up time), except
+// under the sanitizers: static Foundation hands its own blocks to ASan's free. Tools/sanitize sets
+// MODELKIT_DYNAMIC_CLI=1.
+let cliLinkerSettings: [LinkerSetting] = ProcessInfo.processInfo.environment["MODELKIT_DYNAMIC_CLI"] == nil
+    ? [.unsafeFlags(["-static-stdlib", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections"])]
+    : []
 
 // One-way flow: schema/format -> graph IR -> passes -> runtime planner -> kernels.
 // The runtime core (ModelKitCore, ModelKitFormat, ModelKitRuntime) imports no Foundation.
@@ -62,7 +70,7 @@ let package = Package(
         // The Swift runtime and Foundation linked in statically: the dynamic loader's symbol binding
         // for them was most of a one-image `modelkit run` (about 12 of 17 ms of CPU before main).
         .executableTarget(name: "modelkit", dependencies: ["ModelKitCLI"],
-                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections"])]),
+                          linkerSettings: cliLinkerSettings),
 
         // Signed models: key files, detached .sig files, and a Session that loads only verified bytes.
         .target(name: "ModelKitSigning", dependencies: ["ModelKitCore", "ModelKitFormat", "ModelKitRuntime", "CSodium"]),
