@@ -139,9 +139,17 @@ struct Int8Step {
                 Int8ReferenceKernels.maxPool2D(input: x, attributes: a, output: y)
             }
         case .averagePool2D(let x, let a, let y):
-            Int8ReferenceKernels.averagePool2D(input: x, attributes: a, output: y)
+            if optimized {
+                Int8AveragePool.run(input: x, attributes: a, output: y)
+            } else {
+                Int8ReferenceKernels.averagePool2D(input: x, attributes: a, output: y)
+            }
         case .globalAveragePool(let x, let y):
-            Int8ReferenceKernels.globalAveragePool(input: x, output: y)
+            if optimized {
+                Int8AveragePool.run(input: x, attributes: nil, output: y)
+            } else {
+                Int8ReferenceKernels.globalAveragePool(input: x, output: y)
+            }
         case .concat(let inputs, let axis, let y):
             Int8ReferenceKernels.concat(inputs: inputs, axis: axis, output: y)
         }

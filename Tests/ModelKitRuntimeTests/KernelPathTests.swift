@@ -93,6 +93,51 @@ struct KernelPathTests {
         }
     }
 
+    /// Average pooling with and without padded cells in the divisor, and global average pooling,
+    /// with zero points that make the sums and the rounding (ties, negatives, clamping) matter.
+    @Test(arguments: poolCases, [false, true])
+    func int8AveragePoolIsExact(_ testCase: PoolCase, countIncludePad: Bool) throws {
+        let shape = Shape(testCase.input)
+        var attributes = testCase.attributes
+        attributes.countIncludePad = countIncludePad
+        let outShape = try Self.outputShape(testCase.input, attributes)
+        var random = Int8Random(seed: UInt64(shape.elementCount!) + (countIncludePad ? 1 : 0))
+        let x = Self.fullRangeCodes(shape.elementCount!, &random)
+        let globalShape = Shape([shape[0], 1, 1, shape[3]])
+        func reference(global: Bool) -> [Int8] {
+            var y = [Int8](repeating: 0, count: (global ? globalShape : outShape).elementCount!)
+            x.withUnsafeBufferPointer { xs in
+                y.withUnsafeMutableBufferPointer { ys in
+                    let input = Int8View(xs.baseAddress!, shape, scale: 1, zeroPoint: -9)
+                    let output = MutableInt8View(ys.baseAddress!, global ? globalShape : outShape, scale: 1, zeroPoint: 5)
+                    if global {
+                        Int8ReferenceKernels.globalAveragePool(input: input, output: output)
+                    } else {
+                        Int8ReferenceKernels.averagePool2D(input: input, attributes: attributes, output: output)
+                    }
+                }
+            }
+            return y
+        }
+        for global in [false, true] {
+            let expected = reference(global: global)
+            #expect(Set(expected).count > min(expected.count / 4, 8), "degenerate reference output")
+            for path in Self.paths {
+                var y = [Int8](repeating: 99, count: expected.count)
+                x.withUnsafeBufferPointer { xs in
+                    y.withUnsafeMutableBufferPointer { ys in
+                        Int8AveragePool.run(input: Int8View(xs.baseAddress!, shape, scale: 1, zeroPoint: -9),
+                                            attributes: global ? nil : attributes,
+                                            output: MutableInt8View(ys.baseAddress!, global ? globalShape : outShape,
+                                                                    scale: 1, zeroPoint: 5),
+                                            path: path)
+                    }
+                }
+                #expect(y == expected, "path \(path), global \(global)")
+            }
+        }
+    }
+
     /// The packed float GEMM with its bias+ReLU epilogue against a plain triple loop.
     @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 17), (13, 16, 700), (6, 1, 1)])
     func packedFloatGemmMatchesLoops(shape: (Int, Int, Int)) {

@@ -85,6 +85,15 @@ void mk_maxpool_f32_path(int path, const mk_pool_geometry *g, const float *x, fl
 void mk_maxpool_i8(const mk_pool_geometry *g, const int8_t *x, int8_t *y);
 void mk_maxpool_i8_path(int path, const mk_pool_geometry *g, const int8_t *x, int8_t *y);
 
+/// int8 average pooling (global average pooling is one window over the image): the sum of
+/// (q - x_zero) over the window's real cells divided by their count — or, with count_include_pad,
+/// by the window's cells inside the input padded by pad_top/left (geometry) and pad_bottom/right —
+/// rounded to nearest (ties away from zero), plus y_zero, clamped. Identical on every path.
+void mk_avgpool_s8(const mk_pool_geometry *g, long pad_bottom, long pad_right, int count_include_pad,
+                   int32_t x_zero, int32_t y_zero, const int8_t *x, int8_t *y);
+void mk_avgpool_s8_path(int path, const mk_pool_geometry *g, long pad_bottom, long pad_right, int count_include_pad,
+                        int32_t x_zero, int32_t y_zero, const int8_t *x, int8_t *y);
+
 /// ReLU backward fused with the bias gradient: dst[i] = out[i] > 0 ? dy[i] : 0 over a row-major
 /// rows x cols matrix (`out` is the ReLU output; dst must not overlap dy or out). When `column_sums` is not NULL
 /// it receives the column sums of dst, added in float over blocks of 64 rows and across blocks in
