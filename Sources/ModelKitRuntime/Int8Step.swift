@@ -151,7 +151,11 @@ struct Int8Step {
                 Int8ReferenceKernels.globalAveragePool(input: x, output: y)
             }
         case .concat(let inputs, let axis, let y):
-            Int8ReferenceKernels.concat(inputs: inputs, axis: axis, output: y)
+            if optimized {
+                Int8Concat.run(inputs: inputs, axis: axis, output: y)
+            } else {
+                Int8ReferenceKernels.concat(inputs: inputs, axis: axis, output: y)
+            }
         }
     }
 }

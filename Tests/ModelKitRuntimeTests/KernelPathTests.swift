@@ -138,6 +138,38 @@ struct KernelPathTests {
         }
     }
 
+    /// int8 Concat by block copies against the reference's element copies, on every axis.
+    @Test(arguments: [0, 1, 2, 3, -1])
+    func int8ConcatMatchesReference(axis: Int) {
+        var random = Int8Random(seed: UInt64(axis + 10))
+        let base = [2, 3, 4, 5]
+        let resolved = axis < 0 ? axis + 4 : axis
+        let shapes = [1, 3, 2].map { extent -> Shape in
+            var dims = base
+            dims[resolved] = extent
+            return Shape(dims)
+        }
+        var outDims = base
+        outDims[resolved] = 6
+        let outShape = Shape(outDims)
+        let values = shapes.map { Self.fullRangeCodes($0.elementCount!, &random) }
+        func concatenate(_ kernel: ([Int8View], MutableInt8View) -> Void) -> [Int8] {
+            var y = [Int8](repeating: 99, count: outShape.elementCount!)
+            let buffers = values.map { codes -> UnsafeMutableBufferPointer<Int8> in
+                let buffer = UnsafeMutableBufferPointer<Int8>.allocate(capacity: codes.count)
+                _ = buffer.initialize(from: codes)
+                return buffer
+            }
+            defer { buffers.forEach { $0.deallocate() } }
+            let views = zip(buffers, shapes).map { Int8View(UnsafePointer($0.baseAddress!), $1, scale: 1, zeroPoint: 0) }
+            y.withUnsafeMutableBufferPointer { kernel(views, MutableInt8View($0.baseAddress!, outShape, scale: 1, zeroPoint: 0)) }
+            return y
+        }
+        let expected = concatenate { Int8ReferenceKernels.concat(inputs: $0, axis: axis, output: $1) }
+        #expect(!expected.contains(99) || values.joined().contains(99))
+        #expect(concatenate { Int8Concat.run(inputs: $0, axis: axis, output: $1) } == expected)
+    }
+
     /// The packed float GEMM with its bias+ReLU epilogue against a plain triple loop.
     @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 17), (13, 16, 700), (6, 1, 1)])
     func packedFloatGemmMatchesLoops(shape: (Int, Int, Int)) {
