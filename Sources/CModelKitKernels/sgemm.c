@@ -5,6 +5,7 @@
 #include "modelkit_kernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,49 +280,61 @@ static void scale_c(long m, long n, float beta, float *c, long ldc) {
     }
 }
 
-// Adds bias[j] to every row of a finished rows x cols tile and/or clamps it at zero, while the
-// tile is still in L1: this replaces a separate bias broadcast and ReLU pass over the whole output.
-// An AVX2 clone for the AVX2/AVX-512 paths (same arithmetic: one add, one compare).
-#define DEFINE_EPILOGUE(NAME, ATTR)                                                                   \
-    ATTR static void NAME(float *tile, long ldc, long rows, long cols, const float *bias, int relu) {  \
-        for (long i = 0; i < rows; i++) {                                                             \
-            float *row = tile + i * ldc;                                                              \
-            if (bias != NULL)                                                                         \
-                for (long j = 0; j < cols; j++) row[j] += bias[j];                                    \
-            if (relu)                                                                                 \
-                for (long j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;               \
-        }                                                                                             \
-    }
+// What the epilogue clamps to after the bias: [lo, hi] when `on` (ReLU is [0, +inf], ReLU6 [0, 6]).
+typedef struct {
+    int on;
+    float lo, hi;
+} clamp_bounds;
 
-DEFINE_EPILOGUE(epilogue_portable, )
+static const clamp_bounds no_clamp = {0, 0.0f, 0.0f};
+static const clamp_bounds relu_clamp = {1, 0.0f, INFINITY};
+
+// Adds bias[j] to every row of a finished rows x cols tile and/or clamps it, while the tile is
+// still in L1: this replaces a separate bias broadcast and activation pass over the whole output.
+// The clamp is `v > lo ? v : lo`, then `v < hi ? v : hi` (NaN becomes lo, like ReLU's 0).
+static void epilogue_portable(float *tile, long ldc, long rows, long cols, const float *bias, clamp_bounds clamp) {
+    for (long i = 0; i < rows; i++) {
+        float *row = tile + i * ldc;
+        if (bias != NULL)
+            for (long j = 0; j < cols; j++) row[j] += bias[j];
+        if (clamp.on)
+            for (long j = 0; j < cols; j++) {
+                const float v = row[j] > clamp.lo ? row[j] : clamp.lo;
+                row[j] = v < clamp.hi ? v : clamp.hi;
+            }
+    }
+}
 
 // The auto-vectorised loop stayed scalar (bias and tile may alias as far as the compiler knows;
-// measured ~4% of a step), so the AVX2 path is written out. max(x, 0) returns its second operand
-// for NaN and for ±0, i.e. +0, exactly like `x > 0 ? x : 0`.
+// measured ~4% of a step), so the AVX2 path is written out. max(v, lo) returns its second operand
+// for NaN and for ±0 against 0, i.e. lo, exactly like `v > lo ? v : lo`; min(v, hi) likewise.
 __attribute__((target("avx2,fma")))
-static void epilogue_avx2(float *tile, long ldc, long rows, long cols, const float *bias, int relu) {
-    const __m256 zero = _mm256_setzero_ps();
+static void epilogue_avx2(float *tile, long ldc, long rows, long cols, const float *bias, clamp_bounds clamp) {
+    const __m256 lo = _mm256_set1_ps(clamp.lo), hi = _mm256_set1_ps(clamp.hi);
     for (long i = 0; i < rows; i++) {
         float *row = tile + i * ldc;
         long j = 0;
         for (; j + 8 <= cols; j += 8) {
             __m256 v = _mm256_loadu_ps(row + j);
             if (bias != NULL) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
-            if (relu) v = _mm256_max_ps(v, zero);
+            if (clamp.on) v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
             _mm256_storeu_ps(row + j, v);
         }
         for (; j < cols; j++) {
             float v = row[j];
             if (bias != NULL) v += bias[j];
-            if (relu) v = v > 0.0f ? v : 0.0f;
+            if (clamp.on) {
+                v = v > clamp.lo ? v : clamp.lo;
+                v = v < clamp.hi ? v : clamp.hi;
+            }
             row[j] = v;
         }
     }
 }
 
-static void epilogue(int path, float *tile, long ldc, long rows, long cols, const float *bias, int relu) {
-    if (path >= MK_KERNELS_AVX2) epilogue_avx2(tile, ldc, rows, cols, bias, relu);
-    else epilogue_portable(tile, ldc, rows, cols, bias, relu);
+static void epilogue(int path, float *tile, long ldc, long rows, long cols, const float *bias, clamp_bounds clamp) {
+    if (path >= MK_KERNELS_AVX2) epilogue_avx2(tile, ldc, rows, cols, bias, clamp);
+    else epilogue_portable(tile, ldc, rows, cols, bias, clamp);
 }
 
 // The K block size: at most cfg_kc, but split evenly (rounded up to 8) so that e.g. k = 288 runs as
@@ -336,17 +349,17 @@ static long block_k(long k, long cfg_kc) {
 
 static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                          const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc,
-                         const float *bias, int relu, const float *packed_b) {
+                         const float *bias, clamp_bounds clamp, const float *packed_b) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
-        if (bias != NULL || relu) epilogue(mk_kernels_clamp(path), c, ldc, m, n, bias, relu);
+        if (bias != NULL || clamp.on) epilogue(mk_kernels_clamp(path), c, ldc, m, n, bias, clamp);
         return;
     }
     const int clamped = mk_kernels_clamp(path);
     gemm_config cfg = configs[clamped];
     cfg.kc = block_k(k, cfg.kc);
-    const int has_epilogue = bias != NULL || relu;
+    const int has_epilogue = bias != NULL || clamp.on;
     const long mr = cfg.mr, nr = cfg.nr;
     const long kc_max = k < cfg.kc ? k : cfg.kc;
     const long nc_max = n < cfg.nc ? ((n + nr - 1) / nr) * nr : cfg.nc;
@@ -406,7 +419,7 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                                 store_row(tile + i * ldc, edge + i * nr, cols, alpha, beta_block);
                         }
                         if (has_epilogue && pc + kc >= k)
-                            epilogue(clamped, tile, ldc, rows, cols, bias == NULL ? NULL : bias + jc + jr, relu);
+                            epilogue(clamped, tile, ldc, rows, cols, bias == NULL ? NULL : bias + jc + jr, clamp);
                     }
                 }
             }
@@ -416,12 +429,12 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
 
 void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
-    sgemm_driver(path, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL);
+    sgemm_driver(path, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, no_clamp, NULL);
 }
 
 void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
                         const float *b, long ldb, float *c, long ldc, const float *bias, int relu) {
-    sgemm_driver(path, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu, NULL);
+    sgemm_driver(path, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu ? relu_clamp : no_clamp, NULL);
 }
 
 // Packed weights: NR-column panels of the whole depth, [panel][k][NR], the last panel zero-padded,
@@ -438,7 +451,13 @@ void mk_sgemm_pack_b(int path, long n, long k, const float *b, long ldb, float *
 
 void mk_sgemm_packed(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
                      long ldc, const float *bias, int relu) {
-    sgemm_driver(path, 0, 1, m, n, k, 1.0f, a, lda, NULL, k, 0.0f, c, ldc, bias, relu, packed_b);
+    sgemm_driver(path, 0, 1, m, n, k, 1.0f, a, lda, NULL, k, 0.0f, c, ldc, bias, relu ? relu_clamp : no_clamp, packed_b);
+}
+
+void mk_sgemm_packed_clamp(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
+                           long ldc, const float *bias, int clamp, float lo, float hi) {
+    const clamp_bounds bounds = {clamp != 0, lo, hi};
+    sgemm_driver(path, 0, 1, m, n, k, 1.0f, a, lda, NULL, k, 0.0f, c, ldc, bias, bounds, packed_b);
 }
 
 void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,

@@ -176,7 +176,10 @@ struct KernelPathTests {
         let (m, n, k) = shape
         var random = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
         let a = random.floats(m * k), b = random.floats(n * k), bias = random.floats(n)
-        for relu: Int32 in [0, 1] {
+        // No clamp, ReLU through the old entry point, ReLU6-like and a clamp with a negative floor.
+        let clamps: [(name: String, lo: Float, hi: Float)?] = [nil, ("relu", 0, .infinity), ("clip", 0, 0.5),
+                                                               ("clip", -0.25, 0.75)]
+        for clamp in clamps {
             // Exact sums, and the sum of |terms|: float rounding error scales with the latter.
             var expected = [Float](repeating: 0, count: m * n)
             var magnitude = [Float](repeating: 0, count: m * n)
@@ -187,7 +190,7 @@ struct KernelPathTests {
                         sum += Double(a[i * k + p]) * Double(b[j * k + p])
                         size += abs(Double(a[i * k + p]) * Double(b[j * k + p]))
                     }
-                    expected[i * n + j] = relu == 1 ? max(Float(sum), 0) : Float(sum)
+                    expected[i * n + j] = clamp.map { min(max(Float(sum), $0.lo), $0.hi) } ?? Float(sum)
                     magnitude[i * n + j] = Float(size)
                 }
             }
@@ -195,9 +198,13 @@ struct KernelPathTests {
                 var packed = [Float](repeating: .nan, count: mk_sgemm_packed_b_count(path, n, k))
                 mk_sgemm_pack_b(path, n, k, b, k, &packed)
                 var c = [Float](repeating: .nan, count: m * n)
-                mk_sgemm_packed(path, m, n, k, a, k, packed, &c, n, bias, relu)
+                if let clamp, clamp.name == "clip" {
+                    mk_sgemm_packed_clamp(path, m, n, k, a, k, packed, &c, n, bias, 1, clamp.lo, clamp.hi)
+                } else {
+                    mk_sgemm_packed(path, m, n, k, a, k, packed, &c, n, bias, clamp == nil ? 0 : 1)
+                }
                 let worst = c.indices.map { abs(c[$0] - expected[$0]) / max(1, magnitude[$0]) }.max() ?? 0
-                #expect(worst <= 1e-5, "path \(path) relu \(relu): \(worst)")
+                #expect(worst <= 1e-5, "path \(path) clamp \(String(describing: clamp)): \(worst)")
             }
         }
     }

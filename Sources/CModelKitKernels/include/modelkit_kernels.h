@@ -60,6 +60,10 @@ void mk_sgemm_pack_b(int path, long n, long k, const float *b, long ldb, float *
 /// A is M x K row-major (lda apart); C is not read.
 void mk_sgemm_packed(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
                      long ldc, const float *bias, int relu);
+/// The same with a clamp to [lo, hi] after the bias when clamp != 0 (ReLU6: 0, 6; ReLU: 0, +inf),
+/// as `v > lo ? v : lo` then `v < hi ? v : hi`.
+void mk_sgemm_packed_clamp(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
+                           long ldc, const float *bias, int clamp, float lo, float hi);
 
 /// The shape of an NHWC convolution window walk, for one image: input h x w x c, kernel kh x kw,
 /// strides, dilations, top/left padding, output oh x ow.

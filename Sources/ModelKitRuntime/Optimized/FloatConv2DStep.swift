@@ -72,16 +72,18 @@ struct FloatConv2DStep {
     /// `scratchCount` floats.
     func run(rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
         guard !rows.isEmpty else { return }
-        let relu: Int32 = activation == .relu ? 1 : 0
+        let clamp = GemmClamp(activation)
         let (h, w, c) = (geometry.h, geometry.w, geometry.c)
         switch method {
         case .directSingleChannel:
             // Whole images only: callers split this method by image.
             let first = rows.lowerBound / pixels, last = rows.upperBound / pixels
-            mk_conv1ch_forward(first, last, h, w, geometry.kh, geometry.kw, outputs, input, weight, bias, relu, output)
+            // Chosen only for no activation or ReLU (see make).
+            mk_conv1ch_forward(first, last, h, w, geometry.kh, geometry.kw, outputs, input, weight, bias,
+                               activation == .relu ? 1 : 0, output)
         case .pointwise:
-            mk_sgemm_packed(path, rows.count, outputs, depth, input + rows.lowerBound * c, c, weight,
-                            output + rows.lowerBound * outputs, outputs, bias, relu)
+            mk_sgemm_packed_clamp(path, rows.count, outputs, depth, input + rows.lowerBound * c, c, weight,
+                                  output + rows.lowerBound * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
         case .im2col:
             var row = rows.lowerBound
             var geometry = self.geometry
@@ -90,12 +92,12 @@ struct FloatConv2DStep {
                 let first = row - image * pixels
                 let last = min(pixels, rows.upperBound - image * pixels)
                 mk_im2col_f32(&geometry, input + image * h * w * c, first, last, 0, scratch)
-                mk_sgemm_packed(path, last - first, outputs, depth, scratch, depth, weight,
-                                output + row * outputs, outputs, bias, relu)
+                mk_sgemm_packed_clamp(path, last - first, outputs, depth, scratch, depth, weight,
+                                      output + row * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
                 row += last - first
             }
         }
-        if activation != .none && activation != .relu {
+        if !clamp.fusesActivation {
             let data = output + rows.lowerBound * outputs
             for index in 0..<(rows.count * outputs) { data[index] = activation.apply(data[index]) }
         }

@@ -31,11 +31,11 @@ struct FloatDenseStep {
     /// Rows `rows` and columns `columns` (a multiple of `panel` from the start) of the output.
     func run(rows: Range<Int>, columns: Range<Int>) {
         guard !rows.isEmpty, !columns.isEmpty else { return }
-        let relu: Int32 = activation == .relu ? 1 : 0
-        mk_sgemm_packed(path, rows.count, columns.count, depth, input + rows.lowerBound * depth, depth,
-                        weight + columns.lowerBound * depth, output + rows.lowerBound * outputs + columns.lowerBound,
-                        outputs, bias.map { $0 + columns.lowerBound }, relu)
-        if activation != .none && activation != .relu {
+        let clamp = GemmClamp(activation)
+        mk_sgemm_packed_clamp(path, rows.count, columns.count, depth, input + rows.lowerBound * depth, depth,
+                              weight + columns.lowerBound * depth, output + rows.lowerBound * outputs + columns.lowerBound,
+                              outputs, bias.map { $0 + columns.lowerBound }, clamp.on, clamp.lo, clamp.hi)
+        if !clamp.fusesActivation {
             for row in rows {
                 let line = output + row * outputs
                 for column in columns { line[column] = activation.apply(line[column]) }
