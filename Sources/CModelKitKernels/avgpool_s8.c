@@ -7,6 +7,8 @@
 
 #include <immintrin.h>
 
+#include "pool_window.h"
+
 // Divisor of output (oy, ox): its real cells, or its cells inside the padded input.
 static inline long window_divisor(const mk_pool_geometry *g, long pad_bottom, long pad_right, int count_include_pad,
                                   long oy, long ox, long real_rows, long real_columns) {
@@ -26,14 +28,6 @@ static inline int8_t rounded_average(int32_t sum, long divisor, int32_t y_zero) 
     const int32_t q = sum >= 0 ? (sum + d / 2) / d : -((-sum + d / 2) / d);
     const int32_t v = q + y_zero;
     return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
-}
-
-static inline void clip_window(const mk_pool_geometry *g, long oy, long ox, long *y0, long *y1, long *x0, long *x1) {
-    const long top = oy * g->sh - g->pad_top, left = ox * g->sw - g->pad_left;
-    *y0 = top < 0 ? 0 : top;
-    *y1 = top + g->kh > g->h ? g->h : top + g->kh;
-    *x0 = left < 0 ? 0 : left;
-    *x1 = left + g->kw > g->w ? g->w : left + g->kw;
 }
 
 // Channels [ch0, ch1) of one output pixel, one channel at a time.
