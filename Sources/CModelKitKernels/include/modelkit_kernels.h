@@ -160,15 +160,6 @@ typedef void (*mk_parallel_body)(void *context, long part);
 /// is fixed by the first call. Linux only; elsewhere always inline.
 void mk_parallel_run(int threads, long parts, mk_parallel_body body, void *context);
 
-/// Row-major int8 GEMM with int32 results: C[i][j] = sum_p A[i][p] * B[j][p] for A stored M x K
-/// and B stored N x K (one row per output channel). Exact integer arithmetic: every path gives
-/// identical results. lda/ldb/ldc are row strides in elements; M, N or K may be 0.
-void mk_igemm(long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb, int32_t *c, long ldc);
-
-/// The same with an explicit path (clamped to what the CPU supports), for tests and benchmarks.
-void mk_igemm_path(int path, long m, long n, long k, const int8_t *a, long lda, const int8_t *b, long ldb,
-                   int32_t *c, long ldc);
-
 /// Requantization of int32 sums to int8 per output channel j: bias[j] added (NULL: none), then
 /// gemmlowp's multiply by multiplier[j] (Q31, > 0) and 2^shift[j], plus the output zero point,
 /// clamped to [minimum, maximum].
@@ -188,7 +179,8 @@ void mk_igemm_pack_b(long n, long k, const int8_t *b, long ldb, int16_t *packed)
 
 /// C[i][j] = requantize(sum_p A[i][p] * B[j][p]) as int8, where A holds int8 codes minus their
 /// zero point as int16 (M rows, lda apart, padded to an even depth with zeros) and B is packed by
-/// mk_igemm_pack_b. Exact integer arithmetic: every path gives identical results.
+/// mk_igemm_pack_b. Exact integer arithmetic: every path gives identical results. Paths: AVX-512
+/// VNNI (when the CPU has it besides AVX-512F), AVX2, portable C.
 void mk_igemm_requantize(long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
                          const mk_requantization *r, int8_t *c, long ldc);
 void mk_igemm_requantize_path(int path, long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
