@@ -6,6 +6,7 @@
 // are exact, so every path gives identical results; the requantization is gemmlowp/TFLite's, the
 // same arithmetic as the Swift `QuantizedMultiplier.apply`.
 #include "modelkit_kernels.h"
+#include "igemm_vnni.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -178,7 +179,10 @@ static int right_shifts_only(long n, const int32_t *shift) {
 void mk_igemm_requantize_path(int path, long m, long n, long k, const int16_t *a, long lda, const int16_t *packed_b,
                               const mk_requantization *r, int8_t *c, long ldc) {
     if (m <= 0 || n <= 0) return;
-    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2 && right_shifts_only(n, r->shift))
+    const int clamped = mk_kernels_clamp(path);
+    if (clamped >= MK_KERNELS_AVX512 && mk_cpu_has_avx512_vnni() && right_shifts_only(n, r->shift))
+        mk_igemm_requantize_vnni(m, n, k, a, lda, packed_b, r, c, ldc);
+    else if (clamped >= MK_KERNELS_AVX2 && right_shifts_only(n, r->shift))
         igemm_avx2(m, n, k, a, lda, packed_b, r, c, ldc);
     else
         igemm_portable(m, n, k, a, lda, packed_b, r, c, ldc);
