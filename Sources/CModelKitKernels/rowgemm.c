@@ -22,11 +22,13 @@ void mk_rowgemm_pack(long n, long k, const float *w, long ldw, float *packed) {
     for (long j0 = 0; j0 < n; j0 += PANEL) {
         const long cols = n - j0 < PANEL ? n - j0 : PANEL;
         float *panel = packed + j0 * k;
-        for (long p = 0; p < k; p++) {
-            long j = 0;
-            for (; j < cols; j++) panel[p * PANEL + j] = w[(j0 + j) * ldw + p];
-            for (; j < PANEL; j++) panel[p * PANEL + j] = 0.0f;
+        // Row by row: each weight row is read once in order (the plan-time cost of a session).
+        for (long j = 0; j < cols; j++) {
+            const float *row = w + (j0 + j) * ldw;
+            for (long p = 0; p < k; p++) panel[p * PANEL + j] = row[p];
         }
+        for (long j = cols; j < PANEL; j++)
+            for (long p = 0; p < k; p++) panel[p * PANEL + j] = 0.0f;
     }
 }
 
