@@ -43,44 +43,67 @@ static void forward_portable(long n0, long n1, long h, long w, long kh, long kw,
     }
 }
 
-// o == 32: four ymm accumulators per pixel, bias and ReLU applied before the single store.
+// o == 32: two pixels at a time, eight ymm accumulators that share each tap's four weight
+// vectors; bias and ReLU applied before the single store. The taps run as ky, kx loops (no
+// division per tap), unrolled when the kernel is 3 x 3 (KH, KW constant after inlining).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void pixels_avx2_o32(const long KH, const long KW, const float *in, long w, const float *wt,
+                                   const __m256 *b, int relu, float *out, long count) {
+    const __m256 zero = _mm256_setzero_ps();
+    long ox = 0;
+    for (; ox + 2 <= count; ox += 2) {
+        __m256 p0 = zero, p1 = zero, p2 = zero, p3 = zero, q0 = zero, q1 = zero, q2 = zero, q3 = zero;
+        for (long ky = 0; ky < KH; ky++)
+            for (long kx = 0; kx < KW; kx++) {
+                const float *row = wt + (ky * KW + kx) * 32;
+                const __m256 w0 = _mm256_loadu_ps(row), w1 = _mm256_loadu_ps(row + 8);
+                const __m256 w2 = _mm256_loadu_ps(row + 16), w3 = _mm256_loadu_ps(row + 24);
+                const __m256 u = _mm256_broadcast_ss(in + ky * w + ox + kx);
+                const __m256 v = _mm256_broadcast_ss(in + ky * w + ox + kx + 1);
+                p0 = _mm256_fmadd_ps(u, w0, p0), p1 = _mm256_fmadd_ps(u, w1, p1);
+                p2 = _mm256_fmadd_ps(u, w2, p2), p3 = _mm256_fmadd_ps(u, w3, p3);
+                q0 = _mm256_fmadd_ps(v, w0, q0), q1 = _mm256_fmadd_ps(v, w1, q1);
+                q2 = _mm256_fmadd_ps(v, w2, q2), q3 = _mm256_fmadd_ps(v, w3, q3);
+            }
+        p0 = _mm256_add_ps(p0, b[0]), p1 = _mm256_add_ps(p1, b[1]), p2 = _mm256_add_ps(p2, b[2]), p3 = _mm256_add_ps(p3, b[3]);
+        q0 = _mm256_add_ps(q0, b[0]), q1 = _mm256_add_ps(q1, b[1]), q2 = _mm256_add_ps(q2, b[2]), q3 = _mm256_add_ps(q3, b[3]);
+        if (relu) {  // max(x, 0) gives +0 for NaN and ±0, like x > 0 ? x : 0.
+            p0 = _mm256_max_ps(p0, zero), p1 = _mm256_max_ps(p1, zero), p2 = _mm256_max_ps(p2, zero), p3 = _mm256_max_ps(p3, zero);
+            q0 = _mm256_max_ps(q0, zero), q1 = _mm256_max_ps(q1, zero), q2 = _mm256_max_ps(q2, zero), q3 = _mm256_max_ps(q3, zero);
+        }
+        float *o = out + ox * 32;
+        _mm256_storeu_ps(o, p0), _mm256_storeu_ps(o + 8, p1), _mm256_storeu_ps(o + 16, p2), _mm256_storeu_ps(o + 24, p3);
+        _mm256_storeu_ps(o + 32, q0), _mm256_storeu_ps(o + 40, q1), _mm256_storeu_ps(o + 48, q2), _mm256_storeu_ps(o + 56, q3);
+    }
+    for (; ox < count; ox++) {
+        __m256 p0 = zero, p1 = zero, p2 = zero, p3 = zero;
+        for (long ky = 0; ky < KH; ky++)
+            for (long kx = 0; kx < KW; kx++) {
+                const float *row = wt + (ky * KW + kx) * 32;
+                const __m256 u = _mm256_broadcast_ss(in + ky * w + ox + kx);
+                p0 = _mm256_fmadd_ps(u, _mm256_loadu_ps(row), p0), p1 = _mm256_fmadd_ps(u, _mm256_loadu_ps(row + 8), p1);
+                p2 = _mm256_fmadd_ps(u, _mm256_loadu_ps(row + 16), p2), p3 = _mm256_fmadd_ps(u, _mm256_loadu_ps(row + 24), p3);
+            }
+        p0 = _mm256_add_ps(p0, b[0]), p1 = _mm256_add_ps(p1, b[1]), p2 = _mm256_add_ps(p2, b[2]), p3 = _mm256_add_ps(p3, b[3]);
+        if (relu)
+            p0 = _mm256_max_ps(p0, zero), p1 = _mm256_max_ps(p1, zero), p2 = _mm256_max_ps(p2, zero), p3 = _mm256_max_ps(p3, zero);
+        float *o = out + ox * 32;
+        _mm256_storeu_ps(o, p0), _mm256_storeu_ps(o + 8, p1), _mm256_storeu_ps(o + 16, p2), _mm256_storeu_ps(o + 24, p3);
+    }
+}
+
 __attribute__((target("avx2,fma")))
 static void forward_avx2_o32(long n0, long n1, long h, long w, long kh, long kw, const float *x, const float *wt,
                              const float *bias, int relu, float *y) {
-    const long oh = h - kh + 1, ow = w - kw + 1, taps = kh * kw;
-    const __m256 zero = _mm256_setzero_ps();
+    const long oh = h - kh + 1, ow = w - kw + 1;
     __m256 b[4];
-    for (int v = 0; v < 4; v++) b[v] = bias != NULL ? _mm256_loadu_ps(bias + 8 * v) : zero;
+    for (int v = 0; v < 4; v++) b[v] = bias != NULL ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
     for (long s = n0; s < n1; s++) {
-        const float *sample = x + s * h * w;
         for (long oy = 0; oy < oh; oy++) {
-            for (long ox = 0; ox < ow; ox++) {
-                __m256 acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
-                for (long t = 0; t < taps; t++) {
-                    const long ky = t / kw, kx = t - ky * kw;
-                    const __m256 v = _mm256_broadcast_ss(sample + (oy + ky) * w + ox + kx);
-                    const float *row = wt + t * 32;
-                    acc0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(row), acc0);
-                    acc1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(row + 8), acc1);
-                    acc2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(row + 16), acc2);
-                    acc3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(row + 24), acc3);
-                }
-                acc0 = _mm256_add_ps(acc0, b[0]);
-                acc1 = _mm256_add_ps(acc1, b[1]);
-                acc2 = _mm256_add_ps(acc2, b[2]);
-                acc3 = _mm256_add_ps(acc3, b[3]);
-                if (relu) {  // max(x, 0) gives +0 for NaN and ±0, like x > 0 ? x : 0.
-                    acc0 = _mm256_max_ps(acc0, zero);
-                    acc1 = _mm256_max_ps(acc1, zero);
-                    acc2 = _mm256_max_ps(acc2, zero);
-                    acc3 = _mm256_max_ps(acc3, zero);
-                }
-                float *out = y + ((s * oh + oy) * ow + ox) * 32;
-                _mm256_storeu_ps(out, acc0);
-                _mm256_storeu_ps(out + 8, acc1);
-                _mm256_storeu_ps(out + 16, acc2);
-                _mm256_storeu_ps(out + 24, acc3);
-            }
+            const float *in = x + (s * h + oy) * w;
+            float *out = y + (s * oh + oy) * ow * 32;
+            if (kh == 3 && kw == 3) pixels_avx2_o32(3, 3, in, w, wt, b, relu, out, ow);
+            else pixels_avx2_o32(kh, kw, in, w, wt, b, relu, out, ow);
         }
     }
 }

@@ -236,6 +236,22 @@ typedef struct {
 /// Int8ReferenceKernels.add. `path` is clamped like mk_sgemm_path.
 void mk_add_s8(int path, long count, const int8_t *a, const int8_t *b, const mk_add_s8_params *p, int8_t *y);
 
+/// Row GEMM for small layers (rowgemm.c): C = A * W^T + bias, clamped to [lo, hi] when clamp != 0
+/// (as `v > lo ? v : lo` then `v < hi ? v : hi`), with every row of A read in place. W (N x K,
+/// ldw apart) is packed once into `mk_rowgemm_packed_count` floats of 16-column panels, the same
+/// layout on every path; a column range starting at a multiple of 16, j0, is `packed + j0 * k`.
+long mk_rowgemm_packed_count(long n, long k);
+void mk_rowgemm_pack(long n, long k, const float *w, long ldw, float *packed);
+/// A Dense layer: A is M x K row-major (lda apart); C (ldc apart) is not read.
+void mk_rowgemm_dense(int path, long m, long n, long k, const float *a, long lda, const float *packed,
+                      const float *bias, int clamp, float lo, float hi, float *c, long ldc);
+/// Whether mk_conv_direct_f32 serves a convolution: no padding and no dilation along the width.
+int mk_conv_direct_supported(const mk_conv_geometry *g);
+/// Output pixels [p0, p1) of one NHWC image of a groups-1 convolution with the [O, kH, kW, C]
+/// weight packed by mk_rowgemm_pack (k = kh*kw*c); `out` is pixel p0's row of n outputs.
+void mk_conv_direct_f32(int path, const mk_conv_geometry *g, const float *image, long p0, long p1, long n,
+                        const float *packed, const float *bias, int clamp, float lo, float hi, float *out);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.

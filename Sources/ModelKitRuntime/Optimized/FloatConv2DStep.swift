@@ -10,6 +10,9 @@ struct FloatConv2DStep {
         case directSingleChannel
         /// 1×1 stride 1: the NHWC input is already the GEMM's left matrix.
         case pointwise
+        /// Unpadded spatial kernels with small weights (a small CNN): the row GEMM reads each output
+        /// pixel's window in place, kh runs of kw*c inputs (no im2col copy, no A packing).
+        case direct
         /// im2col rows into per-thread scratch, then the packed GEMM.
         case im2col
     }
@@ -21,7 +24,8 @@ struct FloatConv2DStep {
     let geometry: mk_conv_geometry
     let outputs: Int
     let depth: Int
-    /// Packed for `path` (the direct kernel reads the plain [O, kH, kW, 1] weight instead).
+    /// Packed for `path` (mk_rowgemm_pack for .direct; the single-channel kernel reads the plain
+    /// [O, kH, kW, 1] weight instead).
     let weight: UnsafePointer<Float>
     let bias: UnsafePointer<Float>?
     let activation: FusedActivation
@@ -33,6 +37,10 @@ struct FloatConv2DStep {
 
     /// Floats of im2col scratch one thread needs.
     var scratchCount: Int { method == .im2col ? pixels * depth : 0 }
+
+    /// Weight floats up to which .direct serves: it streams the whole packed weight from L2 for
+    /// every 6 output pixels, where the GEMM blocks it for L1 (256 KB; the small CNN's largest is 147 KB).
+    static let directWeightLimit = 64 * 1024
 
     /// nil when the plain loops must serve (grouped convolutions).
     static func make(input: TensorView, weight: TensorView, bias: TensorView?, attributes a: Conv2DAttributes,
@@ -55,6 +63,14 @@ struct FloatConv2DStep {
             && (a.activation == .none || a.activation == .relu) {
             method = .directSingleChannel
             packed = weight.data
+        } else if kh * kw > 1 && o * depth <= FloatConv2DStep.directWeightLimit
+                    && withUnsafePointer(to: geometry, { mk_conv_direct_supported($0) }) != 0 {
+            method = .direct
+            let buffer = PlanBuffer(bytes: mk_rowgemm_packed_count(o, depth) * MemoryLayout<Float>.stride)
+            let floats = buffer.base.assumingMemoryBound(to: Float.self)
+            mk_rowgemm_pack(o, depth, weight.data, depth, floats)
+            buffers.append(buffer)
+            packed = UnsafePointer(floats)
         } else {
             method = kh == 1 && kw == 1 && unit && unpadded ? .pointwise : .im2col
             let buffer = PlanBuffer(bytes: mk_sgemm_packed_b_count(path, o, depth) * MemoryLayout<Float>.stride)
@@ -84,6 +100,17 @@ struct FloatConv2DStep {
         case .pointwise:
             mk_sgemm_packed_clamp(path, rows.count, outputs, depth, input + rows.lowerBound * c, c, weight,
                                   output + rows.lowerBound * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
+        case .direct:
+            var row = rows.lowerBound
+            var geometry = self.geometry
+            while row < rows.upperBound {
+                let image = row / pixels
+                let first = row - image * pixels
+                let last = min(pixels, rows.upperBound - image * pixels)
+                mk_conv_direct_f32(path, &geometry, input + image * h * w * c, first, last, outputs, weight, bias,
+                                   clamp.on, clamp.lo, clamp.hi, output + row * outputs)
+                row += last - first
+            }
         case .im2col:
             var row = rows.lowerBound
             var geometry = self.geometry

@@ -2,6 +2,8 @@ import CModelKitKernels
 import ModelKitCore
 
 /// A float Dense prepared at plan time: weights packed once, bias and ReLU in the GEMM epilogue.
+/// Small weights go to the row GEMM (no 6-row tile wasted on a batch of 1), large ones to the
+/// cache-blocked GEMM.
 struct FloatDenseStep {
     let input: UnsafePointer<Float>
     let output: UnsafeMutablePointer<Float>
@@ -14,27 +16,46 @@ struct FloatDenseStep {
     let path: Int32
     /// Output columns per packed panel: column splits must fall on panel bounds.
     let panel: Int
+    /// Whether `weight` is packed for mk_rowgemm_dense rather than mk_sgemm_packed_clamp.
+    let rowGemm: Bool
+
+    /// Weight floats up to which the row GEMM serves (it reads all of them per 6 rows; see
+    /// FloatConv2DStep.directWeightLimit).
+    static let rowGemmWeightLimit = 64 * 1024
 
     static func make(input: TensorView, weight: TensorView, bias: TensorView?, activation: FusedActivation,
                      output: MutableTensorView, buffers: inout [PlanBuffer]) -> FloatDenseStep {
         let (n, k, o) = (input.shape[0], input.shape[1], weight.shape[0])
         let path = mk_kernels_active()
-        let buffer = PlanBuffer(bytes: mk_sgemm_packed_b_count(path, o, k) * MemoryLayout<Float>.stride)
+        let rowGemm = o * k <= rowGemmWeightLimit
+        let count = rowGemm ? mk_rowgemm_packed_count(o, k) : mk_sgemm_packed_b_count(path, o, k)
+        let buffer = PlanBuffer(bytes: count * MemoryLayout<Float>.stride)
         let floats = buffer.base.assumingMemoryBound(to: Float.self)
-        mk_sgemm_pack_b(path, o, k, weight.data, k, floats)
+        if rowGemm {
+            mk_rowgemm_pack(o, k, weight.data, k, floats)
+        } else {
+            mk_sgemm_pack_b(path, o, k, weight.data, k, floats)
+        }
         buffers.append(buffer)
         return FloatDenseStep(input: input.data, output: output.data, batch: n, depth: k, outputs: o,
                               weight: UnsafePointer(floats), bias: bias?.data, activation: activation, path: path,
-                              panel: mk_sgemm_packed_b_count(path, 1, 1))
+                              panel: rowGemm ? mk_rowgemm_packed_count(1, 1) : mk_sgemm_packed_b_count(path, 1, 1),
+                              rowGemm: rowGemm)
     }
 
     /// Rows `rows` and columns `columns` (a multiple of `panel` from the start) of the output.
     func run(rows: Range<Int>, columns: Range<Int>) {
         guard !rows.isEmpty, !columns.isEmpty else { return }
         let clamp = GemmClamp(activation)
-        mk_sgemm_packed_clamp(path, rows.count, columns.count, depth, input + rows.lowerBound * depth, depth,
-                              weight + columns.lowerBound * depth, output + rows.lowerBound * outputs + columns.lowerBound,
-                              outputs, bias.map { $0 + columns.lowerBound }, clamp.on, clamp.lo, clamp.hi)
+        let (a, b) = (input + rows.lowerBound * depth, weight + columns.lowerBound * depth)
+        let c = output + rows.lowerBound * outputs + columns.lowerBound
+        if rowGemm {
+            mk_rowgemm_dense(path, rows.count, columns.count, depth, a, depth, b, bias.map { $0 + columns.lowerBound },
+                             clamp.on, clamp.lo, clamp.hi, c, outputs)
+        } else {
+            mk_sgemm_packed_clamp(path, rows.count, columns.count, depth, a, depth, b, c, outputs,
+                                  bias.map { $0 + columns.lowerBound }, clamp.on, clamp.lo, clamp.hi)
+        }
         if !clamp.fusesActivation {
             for row in rows {
                 let line = output + row * outputs
