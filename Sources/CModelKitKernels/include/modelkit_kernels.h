@@ -244,6 +244,10 @@ typedef struct {
 /// Int8ReferenceKernels.add. `path` is clamped like mk_sgemm_path.
 void mk_add_s8(int path, long count, const int8_t *a, const int8_t *b, const mk_add_s8_params *p, int8_t *y);
 
+/// y[i] = clamp(round(x[i] / scale) + zero_point, -128, 127), rounding half away from zero (NaN
+/// to -128), bit-exact with Int8ReferenceKernels.quantize. `path` is clamped like mk_sgemm_path.
+void mk_quantize_s8(int path, long count, const float *x, float scale, int32_t zero_point, int8_t *y);
+
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1
 /// when applied, 0 elsewhere.
