@@ -40,6 +40,8 @@ struct DepthwiseKernelTests {
         // A window larger than the padded image on one side: rows with no valid taps at all.
         Case(input: [1, 2, 3, 12], kernel: (3, 3), attributes: Conv2DAttributes(padding: .explicit(top: 3, left: 1, bottom: 3, right: 1),
                                                                                groups: 12)),
+        Case(input: [1, 2, 3, 16], kernel: (3, 3), attributes: Conv2DAttributes(padding: .explicit(top: 3, left: 1, bottom: 3, right: 1),
+                                                                               groups: 16)),
     ]
 
     static func outputShape(_ c: Case) -> Shape {
