@@ -84,20 +84,21 @@ struct Int8GemmStep {
     }
 
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
-    /// `scratch` holds one block of `scratchStride` int16 values per pool thread.
+    /// `scratch` holds one block of `scratchStride` int16 values per pool thread; each task uses its thread's.
     func run(scratch: UnsafeMutablePointer<Int16>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
         guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 16 else {
             run(rows: 0..<rows, scratch: scratch)
             return
         }
-        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, tasks: pool.threadCount)
+        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
+                   tasks: ParallelGemm.taskCount(rows: rows, threads: pool.threadCount))
         withUnsafeMutablePointer(to: &job) { job in
-            pool.run(tasks: job.pointee.tasks, context: job) { context, task in
+            pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                 let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
                                                             stride: Int, rows: Int, tasks: Int).self)
                 let range = ParallelGemm.chunk(task, of: job.pointee.tasks, count: job.pointee.rows, granule: 6)
-                job.pointee.step.run(rows: range, scratch: job.pointee.scratch + task * job.pointee.stride)
+                job.pointee.step.run(rows: range, scratch: job.pointee.scratch + thread * job.pointee.stride)
             }
         }
     }
