@@ -31,6 +31,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(help: "After the timed runs, time every step over as many runs again and list them, slowest first.")
+    var profile = false
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -58,6 +61,8 @@ struct BenchCommand: ParsableCommand {
         var arenaBytes: Int
         var weightBytes: Int
         var peakRSSBytes: Int?
+        /// Per-step times (with `--profile`), slowest first.
+        var profile: [StepProfile] = []
 
         func percentile(_ p: Double) -> Double {
             // Nearest rank: the smallest latency with at least p of the runs at or below it.
@@ -76,7 +81,40 @@ struct BenchCommand: ParsableCommand {
                 "arena_bytes": arenaBytes, "weight_bytes": weightBytes,
             ]
             if let peakRSSBytes { object["peak_rss_bytes"] = peakRSSBytes }
+            if !profile.isEmpty {
+                object["profile"] = profile.map {
+                    ["node": $0.node, "op": $0.operation, "kernel": $0.kernel, "mean_ms": $0.milliseconds] as [String: Any]
+                }
+            }
             return object
+        }
+
+        /// The steps slowest first, then the time per operation and kernel.
+        var profileLines: [String] {
+            let total = profile.reduce(0) { $0 + $1.milliseconds }
+            func share(_ value: Double) -> String { formatted(total > 0 ? 100 * value / total : 0, decimals: 1) + "%" }
+            let width = profile.map(\.node.count).max() ?? 4
+            func padded(_ text: String, _ count: Int) -> String { text + String(repeating: " ", count: max(0, count - text.count)) }
+            var lines = ["profile:     mean ms per run over \(runs) runs, \(formatted(total, decimals: 3)) ms in steps",
+                         "  " + padded("node", width) + "  " + padded("op", 18) + padded("kernel", 18) + "      ms   share"]
+            for step in profile {
+                let ms = formatted(step.milliseconds, decimals: 3)
+                lines.append("  " + padded(step.node, width) + "  " + padded(step.operation, 18) + padded(step.kernel, 18)
+                             + String(repeating: " ", count: max(0, 8 - ms.count)) + ms + "  " + share(step.milliseconds))
+            }
+            var groups: [String: (ms: Double, count: Int)] = [:]
+            for step in profile {
+                let key = step.operation + " / " + step.kernel
+                groups[key, default: (0, 0)].ms += step.milliseconds
+                groups[key, default: (0, 0)].count += 1
+            }
+            lines.append("by op:")
+            for (key, group) in groups.sorted(by: { $0.value.ms > $1.value.ms }) {
+                let ms = formatted(group.ms, decimals: 3)
+                lines.append("  " + padded(key + " (\(group.count))", 40) + String(repeating: " ", count: max(0, 8 - ms.count))
+                             + ms + "  " + share(group.ms))
+            }
+            return lines
         }
 
         var text: String {
@@ -92,6 +130,7 @@ struct BenchCommand: ParsableCommand {
                 "arena:       \(arenaBytes) bytes   weights: \(weightBytes) bytes",
             ]
             if let peakRSSBytes { lines.append("peak RSS:    \(peakRSSBytes) bytes") }
+            if !profile.isEmpty { lines += profileLines }
             return lines.joined(separator: "\n")
         }
     }
@@ -154,9 +193,17 @@ struct BenchCommand: ParsableCommand {
             latencies.append(lap())
         }
         latencies.sort()
-        return Result(model: model, threads: threads, batch: batch, runs: runs, loadMilliseconds: loadMilliseconds,
-                      planMilliseconds: planMilliseconds, firstRunMilliseconds: firstRunMilliseconds, latencies: latencies,
-                      arenaBytes: session.arenaBytes, weightBytes: session.constantBytes, peakRSSBytes: peakRSS())
+        var result = Result(model: model, threads: threads, batch: batch, runs: runs, loadMilliseconds: loadMilliseconds,
+                            planMilliseconds: planMilliseconds, firstRunMilliseconds: firstRunMilliseconds,
+                            latencies: latencies, arenaBytes: session.arenaBytes, weightBytes: session.constantBytes,
+                            peakRSSBytes: peakRSS())
+        // Separate runs, so the clock reads of profiling stay out of the latencies above.
+        if profile {
+            session.isProfiling = true
+            for _ in 0..<runs { try session.run(inputs: inputs, outputs: outputs) }
+            result.profile = session.profile.sorted { $0.nanoseconds > $1.nanoseconds }
+        }
+        return result
     }
 }
 

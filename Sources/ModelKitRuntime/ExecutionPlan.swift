@@ -272,39 +272,67 @@ final class ExecutionPlan {
         // One im2col block per worker thread.
         scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(scratchCount * (pool?.threadCount ?? 1), 1))
         scratch.initialize(repeating: 0)
+        stepTimes = StepTimes(steps: steps.count)
     }
 
     deinit {
         scratch.deallocate()
     }
 
-    /// Runs every step in order, the big GEMM-backed ones split across the pool.
-    func execute() {
+    /// Per-step time totals, added to only by runs with `profiling` on.
+    let stepTimes: StepTimes
+
+    /// Runs every step in order, the big GEMM-backed ones split across the pool; with `profiling`,
+    /// adds each step's wall time to `stepTimes` (two clock reads a step, none when off).
+    func execute(profiling: Bool = false) {
         let pool = self.pool.flatMap { $0.threadCount > 1 ? $0 : nil }
         let scratch = self.scratch.baseAddress!
+        let scratchCount = self.scratchCount
         // Through a buffer pointer: array iteration in unoptimised builds allocates per element.
         steps.withUnsafeBufferPointer { steps in
-        for index in steps.indices {
-            switch steps[index].kernel {
-            case .reference:
-                ReferenceKernels.run(steps[index].operation, inputs: steps[index].inputs, output: steps[index].output!)
-            case .gemmConv2D(let conv):
-                conv.run(scratch: scratch, scratchStride: scratchCount, pool: pool)
-            case .gemmDense(let dense):
-                dense.run(pool: pool)
-            case .maxPool2D(let pool):
-                pool.run()
-            case .int8Gemm(let gemm):
-                gemm.run(scratch: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int16.self),
-                         scratchStride: 2 * scratchCount, pool: pool)
-            case .depthwiseConv2D(let depthwise):
-                depthwise.run(pool: pool)
-            case .sameShapeAdd(let add):
-                add.run(pool: pool)
-            case .int8(let work):
-                work.run(pool: pool)
+            guard profiling else {
+                for index in steps.indices { ExecutionPlan.run(steps[index], scratch, scratchCount, pool) }
+                return
             }
+            let times = stepTimes.nanoseconds
+            for index in steps.indices {
+                let start = StepTimes.now()
+                ExecutionPlan.run(steps[index], scratch, scratchCount, pool)
+                times[index] &+= StepTimes.now() &- start
+            }
+            stepTimes.runs += 1
         }
+    }
+
+    @inline(__always)
+    private static func run(_ step: ExecutionStep, _ scratch: UnsafeMutablePointer<Float>, _ scratchCount: Int,
+                            _ pool: WorkerPool?) {
+        switch step.kernel {
+        case .reference:
+            ReferenceKernels.run(step.operation, inputs: step.inputs, output: step.output!)
+        case .gemmConv2D(let conv):
+            conv.run(scratch: scratch, scratchStride: scratchCount, pool: pool)
+        case .gemmDense(let dense):
+            dense.run(pool: pool)
+        case .maxPool2D(let pool):
+            pool.run()
+        case .int8Gemm(let gemm):
+            gemm.run(scratch: UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Int16.self),
+                     scratchStride: 2 * scratchCount, pool: pool)
+        case .depthwiseConv2D(let depthwise):
+            depthwise.run(pool: pool)
+        case .sameShapeAdd(let add):
+            add.run(pool: pool)
+        case .int8(let work):
+            work.run(pool: pool)
+        }
+    }
+
+    /// The profile of every step, in run order.
+    var profile: [StepProfile] {
+        steps.indices.map { index in
+            StepProfile(node: steps[index].nodeName, operation: steps[index].operation.name, kernel: steps[index].kernel.name,
+                        nanoseconds: stepTimes.nanoseconds[index], runs: stepTimes.runs)
         }
     }
 

@@ -78,7 +78,7 @@ extension Session {
                                                     capacity: outputs[index].capacity)
         }
         Session.copyIn(inputs, plan.inputBindings)
-        plan.execute()
+        execute()
         Session.copyOut(outputs, plan.outputBindings)
     }
 

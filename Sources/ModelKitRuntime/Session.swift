@@ -152,7 +152,17 @@ public final class Session {
         return try run([model.graph.inputs[0].name: input])[model.graph.outputs[0]]!
     }
 
+    /// When on, every run adds each step's wall time to `profile` (off by default: a run then
+    /// reads no clock).
+    public var isProfiling = false
+
+    /// Time per step of the current plan over the runs made with `isProfiling` on since the plan
+    /// was made (a new input shape makes a new plan) or `resetProfile()` was called.
+    public var profile: [StepProfile] { plan.profile }
+
+    public func resetProfile() { plan.stepTimes.reset() }
+
     func execute() {
-        plan.execute()
+        plan.execute(profiling: isProfiling)
     }
 }

@@ -36,7 +36,7 @@ final class WorkerPool: @unchecked Sendable {
     private var stopping = false
     private var taskCount = 0
     /// The running job (nil between jobs).
-    private var job: (function: Task, context: UnsafeMutableRawPointer?)?
+    private var job: (function: JobFunction, context: UnsafeMutableRawPointer?)?
     private var threads: [pthread_t] = []
 
     /// Polls of the job counter (with a pause each, roughly 50-150 us in all) before a worker sleeps.
@@ -83,6 +83,14 @@ final class WorkerPool: @unchecked Sendable {
     /// A task function: C calling convention, so it captures nothing and calling it through
     /// the pool allocates nothing (a stored Swift closure allocates in unoptimised builds).
     typealias Task = @convention(c) (_ context: UnsafeMutableRawPointer?, _ task: Int) -> Void
+    /// A task function also told which pool thread runs it (0 is the caller, then 1..<threadCount),
+    /// so a job may split into more tasks than threads and still give each thread its own scratch.
+    typealias ThreadTask = @convention(c) (_ context: UnsafeMutableRawPointer?, _ task: Int, _ thread: Int) -> Void
+
+    private enum JobFunction {
+        case plain(Task)
+        case withThread(ThreadTask)
+    }
 
     /// Runs `function(context, task)` for every task in 0..<tasks across the pool and returns when
     /// all are done. The caller runs tasks too; which thread runs which task is not fixed.
@@ -91,6 +99,19 @@ final class WorkerPool: @unchecked Sendable {
             for task in 0..<tasks { function(context, task) }
             return
         }
+        run(tasks: tasks, context: context, .plain(function))
+    }
+
+    /// The same with the running thread's index passed to each task.
+    func run(tasks: Int, context: UnsafeMutableRawPointer?, threadTask function: ThreadTask) {
+        guard threadCount > 1, tasks > 1 else {
+            for task in 0..<tasks { function(context, task, 0) }
+            return
+        }
+        run(tasks: tasks, context: context, .withThread(function))
+    }
+
+    private func run(tasks: Int, context: UnsafeMutableRawPointer?, _ function: JobFunction) {
         pthread_mutex_lock(mutex)
         job = (function, context)
         taskCount = tasks
@@ -102,7 +123,7 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
 
-        WorkerPool.claimTasks(function, context, tasks, nextTask, finishedTasks)
+        WorkerPool.claimTasks(function, context, tasks, 0, nextTask, finishedTasks)
         // Every task is claimed; wait for the ones other threads are running.
         while finishedTasks.load(ordering: .acquiring) < tasks { sched_yield() }
 
@@ -114,12 +135,15 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs unclaimed tasks until none is left.
-    private static func claimTasks(_ function: Task, _ context: UnsafeMutableRawPointer?, _ tasks: Int,
-                                   _ next: borrowing Atomic<Int>, _ finished: borrowing Atomic<Int>) {
+    private static func claimTasks(_ function: JobFunction, _ context: UnsafeMutableRawPointer?, _ tasks: Int,
+                                   _ thread: Int, _ next: borrowing Atomic<Int>, _ finished: borrowing Atomic<Int>) {
         while true {
             let task = next.wrappingAdd(1, ordering: .relaxed).oldValue
             if task >= tasks { return }
-            function(context, task)
+            switch function {
+            case .plain(let function): function(context, task)
+            case .withThread(let function): function(context, task, thread)
+            }
             finished.wrappingAdd(1, ordering: .releasing)
         }
     }
@@ -163,7 +187,7 @@ final class WorkerPool: @unchecked Sendable {
             let (function, context) = job!
             let tasks = taskCount
             pthread_mutex_unlock(mutex)
-            WorkerPool.claimTasks(function, context, tasks, nextTask, finishedTasks)
+            WorkerPool.claimTasks(function, context, tasks, worker, nextTask, finishedTasks)
             pthread_mutex_lock(mutex)
             active -= 1
             if active == 0 { pthread_cond_signal(finished) }

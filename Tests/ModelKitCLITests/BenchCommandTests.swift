@@ -48,3 +48,24 @@ import Testing
         #expect(corrupt.status == 65)
     }
 }
+
+@Suite struct BenchProfileTests {
+    @Test func profileListsEveryStep() throws {
+        let model = fixture("models/tiny-cnn.mkm")
+        let result = try modelkit("bench", model, "--runs", "4", "--warmup", "0", "--profile", "--json")
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let profile = json["profile"] as! [[String: Any]]
+        let session = try Session(model: try ModelFile.read(path: model))
+        #expect(profile.count == session.stepCount)
+        let times = profile.map { $0["mean_ms"] as! Double }
+        #expect(times.allSatisfy { $0 > 0 } && times == times.sorted(by: >))
+        #expect(Set(profile.map { $0["node"] as! String }).count == profile.count)
+
+        let text = try modelkit("bench", model, "--runs", "2", "--profile")
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("profile:") && text.stdout.contains("by op:"))
+        let plain = try modelkit("bench", model, "--runs", "2", "--json")
+        #expect(!plain.stdout.contains("profile"))
+    }
+}

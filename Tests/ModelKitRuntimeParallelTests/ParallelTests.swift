@@ -30,6 +30,39 @@ struct WorkerPoolTests {
     }
 }
 
+/// Thread-indexed tasks: each runs once, on a thread index below the pool's thread count, and no
+/// two tasks run on the same index at once (so per-thread scratch is never shared).
+struct WorkerPoolThreadTaskTests {
+    @Test(arguments: [1, 2, 3, 4])
+    func threadIndicesAreValidAndExclusive(threads: Int) {
+        let pool = WorkerPool(threads: threads)
+        let tasks = 40
+        // Per task: runs and the thread index; per thread: a busy flag that a second concurrent
+        // task on the same index would find set.
+        // Layout: [runs, thread + 1] per task, then a busy flag per thread (up to 4), then the collision flag.
+        let slots = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * tasks + 5)
+        defer { slots.deallocate() }
+        slots.initialize(repeating: 0)
+        for _ in 0..<3 {
+            pool.run(tasks: tasks, context: UnsafeMutableRawPointer(slots.baseAddress!)) { context, task, thread in
+                let slots = context!.assumingMemoryBound(to: Int.self)
+                let tasks = 40
+                let busy = slots + 2 * tasks + thread
+                if busy.pointee != 0 { slots[2 * tasks + 4] = 1 }
+                busy.pointee = 1
+                var spin = 0
+                for index in 0..<2000 { spin &+= index }  // long enough for tasks to overlap
+                slots[2 * task] += 1 + (spin & 0)
+                slots[2 * task + 1] = thread + 1
+                busy.pointee = 0
+            }
+        }
+        #expect((0..<tasks).allSatisfy { slots[2 * $0] == 3 }, "every task once per job")
+        #expect((0..<tasks).allSatisfy { (1...threads).contains(slots[2 * $0 + 1]) }, "thread indices in range")
+        #expect(slots[2 * tasks + 4] == 0, "two tasks ran on one thread index at once")
+    }
+}
+
 /// Multi-threaded sessions against single-threaded ones: each output element is computed by
 /// one worker with the same GEMM, so results agree to float rounding.
 struct ParallelSessionTests {

@@ -30,9 +30,18 @@ struct DepthwiseKernelTests {
         Case(input: [1, 5, 5, 8], kernel: (3, 3), attributes: Conv2DAttributes(padding: .valid, groups: 8)),
         Case(input: [2, 4, 6, 64], kernel: (1, 3), attributes: Conv2DAttributes(padding: .explicit(top: 0, left: 1, bottom: 0, right: 1),
                                                                                groups: 64, activation: .clip(min: -0.5, max: 0.5))),
+        // Multiples of 16 channels with interior pixels (the AVX2 interior kernels: 4 pixels at a
+        // time in float, tap pairs in int8), stride 2, dilation, a 1-row window and odd tap counts.
+        Case(input: [2, 9, 14, 48], kernel: (3, 3), attributes: Conv2DAttributes(strides: (2, 2), padding: .same, groups: 48,
+                                                                                activation: .relu6)),
+        Case(input: [1, 9, 13, 16], kernel: (3, 3), attributes: Conv2DAttributes(dilations: (2, 2), padding: .same, groups: 16)),
+        Case(input: [1, 6, 12, 32], kernel: (2, 2), attributes: Conv2DAttributes(padding: .valid, groups: 32, activation: .relu)),
+        Case(input: [1, 8, 11, 16], kernel: (1, 5), attributes: Conv2DAttributes(strides: (1, 3), padding: .same, groups: 16)),
         // A window larger than the padded image on one side: rows with no valid taps at all.
         Case(input: [1, 2, 3, 12], kernel: (3, 3), attributes: Conv2DAttributes(padding: .explicit(top: 3, left: 1, bottom: 3, right: 1),
                                                                                groups: 12)),
+        Case(input: [1, 2, 3, 16], kernel: (3, 3), attributes: Conv2DAttributes(padding: .explicit(top: 3, left: 1, bottom: 3, right: 1),
+                                                                               groups: 16)),
     ]
 
     static func outputShape(_ c: Case) -> Shape {

@@ -291,6 +291,27 @@ struct KernelPathTests {
         }
     }
 
+    /// An int8 Dense at batch 1 splits by 16-column panels (the last one partial here), and at
+    /// batch 3 stays whole: both bit-exact with the reference at every thread count.
+    @Test(arguments: [1, 3])
+    func int8DenseColumnSplitIsExact(batch: Int) throws {
+        var b = Int8GraphBuilder(input: [batch, 200], scale: 0.03, zeroPoint: 5)
+        b.add("d", .dense(activation: .relu), weight: [100, 200], output: QuantizationParameters(scale: 0.15, zeroPoint: -20))
+        b.graph.outputs = ["d"]
+        var random = Int8Random(seed: 11)
+        let input = Tensor(shape: [batch, 200], floats: random.floats(batch * 200, scale: 3))
+        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
+        guard case .int8(let codes) = reference.storage else {
+            Issue.record("the int8 Dense output is not int8")
+            return
+        }
+        #expect(Set(codes).count > 20, "degenerate reference output")
+        for threads in [1, 2, 3] {
+            let y = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
+            #expect(y.storage == reference.storage, "\(threads) threads")
+        }
+    }
+
     /// int8 outputs do not depend on the thread count (row splits are exact).
     @Test func int8SessionsAgreeAtEveryThreadCount() throws {
         var b = Int8GraphBuilder(input: [2, 14, 14, 3], scale: 0.02, zeroPoint: -3)

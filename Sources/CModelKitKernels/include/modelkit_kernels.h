@@ -219,11 +219,29 @@ void mk_depthwise_conv2d(int path, const mk_depthwise_geometry *g, long row0, lo
 /// An int8 depthwise convolution requantizes its int32 sums exactly as the GEMM does.
 typedef mk_requantization mk_depthwise_s8_output;
 
+/// What the AVX2 int8 depthwise kernel needs for pixels whose window lies inside the image: the
+/// weights as int16 pairs of consecutive taps, [(taps+1)/2][c][2] (an odd last tap paired with 0),
+/// and per channel bias - x_zero * (sum of the channel's weights).
+typedef struct {
+    const int16_t *pairs;
+    const int32_t *bias;
+} mk_depthwise_s8_interior;
+
+/// int16 values of the `pairs` of mk_depthwise_s8_interior.
+long mk_depthwise_s8_pairs_count(long taps, long c);
+
+/// Fills `pairs` (mk_depthwise_s8_pairs_count values) and `interior_bias` (c values) from the
+/// weight [taps][c] and the bias [c] (or NULL) for input zero point `x_zero`.
+void mk_depthwise_s8_pack_interior(long taps, long c, const int8_t *weight, const int32_t *bias, int32_t x_zero,
+                                   int16_t *pairs, int32_t *interior_bias);
+
 /// int8 depthwise convolution of output rows [row0, row1): the exact sum of (x - x_zero) * weight
 /// over the taps inside the image (weight int8 [kh][kw][c]), requantized by `r` into y.
+/// `interior` (or NULL) enables the faster AVX2 kernel for pixels away from the edges.
 /// Every path gives identical results.
 void mk_depthwise_conv2d_s8(int path, const mk_depthwise_geometry *g, long row0, long row1, const int8_t *x,
-                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r, int8_t *y);
+                            int32_t x_zero, const int8_t *weight, const mk_depthwise_s8_output *r,
+                            const mk_depthwise_s8_interior *interior, int8_t *y);
 
 /// The fixed-point constants of an int8 addition (ModelKitRuntime's AddRequantization).
 typedef struct {
@@ -251,6 +269,10 @@ int mk_conv_direct_supported(const mk_conv_geometry *g);
 /// weight packed by mk_rowgemm_pack (k = kh*kw*c); `out` is pixel p0's row of n outputs.
 void mk_conv_direct_f32(int path, const mk_conv_geometry *g, const float *image, long p0, long p1, long n,
                         const float *packed, const float *bias, int clamp, float lo, float hi, float *out);
+
+/// y[i] = clamp(round(x[i] / scale) + zero_point, -128, 127), rounding half away from zero (NaN
+/// to -128), bit-exact with Int8ReferenceKernels.quantize. `path` is clamped like mk_sgemm_path.
+void mk_quantize_s8(int path, long count, const float *x, float scale, int32_t zero_point, int8_t *y);
 
 /// glibc only: keep freed blocks below 32 MB in the heap (no mmap/munmap, no trimming), so a
 /// training loop's per-step activation buffers stop costing page faults. Process-wide; returns 1

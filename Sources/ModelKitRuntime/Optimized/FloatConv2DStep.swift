@@ -138,15 +138,15 @@ struct FloatConv2DStep {
             run(rows: 0..<rows, scratch: scratch)
             return
         }
-        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, granule: granule,
-                   tasks: pool.threadCount)
+        let tasks = method == .directSingleChannel ? pool.threadCount : ParallelGemm.taskCount(rows: rows, threads: pool.threadCount)
+        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, granule: granule, tasks: tasks)
         withUnsafeMutablePointer(to: &job) { job in
-            pool.run(tasks: job.pointee.tasks, context: job) { context, task in
+            pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                 let job = context!.assumingMemoryBound(to: (step: FloatConv2DStep, scratch: UnsafeMutablePointer<Float>,
                                                             stride: Int, rows: Int, granule: Int, tasks: Int).self)
                 let range = ParallelGemm.chunk(task, of: job.pointee.tasks, count: job.pointee.rows,
                                                granule: job.pointee.granule)
-                job.pointee.step.run(rows: range, scratch: job.pointee.scratch + task * job.pointee.stride)
+                job.pointee.step.run(rows: range, scratch: job.pointee.scratch + thread * job.pointee.stride)
             }
         }
     }

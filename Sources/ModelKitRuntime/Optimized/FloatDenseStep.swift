@@ -67,7 +67,8 @@ struct FloatDenseStep {
     /// The whole step, split by output columns (wide layers) or rows (big batches) across `pool`
     /// when it is big enough to pay for the wake-up.
     func run(pool: WorkerPool?) {
-        guard let pool, pool.threadCount > 1, batch * depth * outputs >= pool.minimumWork,
+        guard let pool, pool.threadCount > 1,
+              ParallelGemm.weightedWork(multiplyAdds: batch * depth * outputs, rows: batch) >= pool.minimumWork,
               outputs >= 2 * panel || batch >= 2 * pool.threadCount else {
             run(rows: 0..<batch, columns: 0..<outputs)
             return

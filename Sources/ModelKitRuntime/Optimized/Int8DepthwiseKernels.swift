@@ -16,6 +16,10 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
     /// multipliers then shifts, one per channel.
     private let constants: UnsafeMutablePointer<Int32>
     private let requantization: mk_depthwise_s8_output
+    /// Tap-pair weights and the bias with the input zero point folded in, for interior pixels.
+    private let pairs: UnsafeMutablePointer<Int16>
+    private let interiorBias: UnsafeMutablePointer<Int32>
+    private let interior: mk_depthwise_s8_interior
 
     init(input: Int8View, weight: UnsafePointer<Int8>, weightShape: Shape, bias: UnsafePointer<Int32>?,
          attributes: Conv2DAttributes, requantization r: Requantization, output: MutableInt8View, pool: WorkerPool?) {
@@ -33,6 +37,10 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
             constants[channel] = r.multipliers[channel].multiplier
             constants[channels + channel] = r.multipliers[channel].shift
         }
+        pairs = .allocate(capacity: mk_depthwise_s8_pairs_count(taps, channels))
+        interiorBias = .allocate(capacity: channels)
+        mk_depthwise_s8_pack_interior(taps, channels, self.weight, bias, input.zeroPoint, pairs, interiorBias)
+        interior = mk_depthwise_s8_interior(pairs: pairs, bias: interiorBias)
         requantization = mk_depthwise_s8_output(bias: bias, multiplier: constants, shift: constants + channels,
                                                 output_zero_point: r.outputZeroPoint, minimum: r.minimum, maximum: r.maximum)
     }
@@ -40,14 +48,18 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
     deinit {
         weight.deallocate()
         constants.deallocate()
+        pairs.deallocate()
+        interiorBias.deallocate()
     }
 
     /// Output rows `range` (over batch × output height); `path` forces a C kernel path in tests.
     func run(rows range: Range<Int>, path: Int32 = mk_kernels_active()) {
         withUnsafePointer(to: geometry) { geometry in
             withUnsafePointer(to: requantization) { requantization in
-                mk_depthwise_conv2d_s8(path, geometry, range.lowerBound, range.upperBound, input.data, input.zeroPoint,
-                                       weight, requantization, output.data)
+                withUnsafePointer(to: interior) { interior in
+                    mk_depthwise_conv2d_s8(path, geometry, range.lowerBound, range.upperBound, input.data, input.zeroPoint,
+                                           weight, requantization, interior, output.data)
+                }
             }
         }
     }

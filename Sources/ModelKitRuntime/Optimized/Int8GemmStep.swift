@@ -63,10 +63,17 @@ struct Int8GemmStep {
                                                               maximum: r.maximum))
     }
 
-    /// Output rows `rows` of the flattened [batch × pixels, outputs] result, `rowsPerBlock` at a time.
-    func run(rows: Range<Int>, scratch: UnsafeMutablePointer<Int16>) {
+    /// Output rows `rows` and columns `columns` (from a multiple of the kernel's 16-column panel)
+    /// of the flattened [batch × pixels, outputs] result, `rowsPerBlock` rows at a time.
+    func run(rows: Range<Int>, columns: Range<Int>? = nil, scratch: UnsafeMutablePointer<Int16>) {
+        let columns = columns ?? 0..<outputs
+        guard !columns.isEmpty else { return }
         var row = rows.lowerBound
         var r = requantization
+        let first = columns.lowerBound
+        r.bias = r.bias.map { $0 + first }
+        r.multiplier = r.multiplier + first
+        r.shift = r.shift + first
         while row < rows.upperBound {
             var count = min(Int8GemmStep.rowsPerBlock, rows.upperBound - row)
             if var g = geometry {
@@ -78,26 +85,47 @@ struct Int8GemmStep {
             } else {
                 mk_widen_rows_i8(count, depth, input + row * depth, depth, inputZeroPoint, scratch, rowLength)
             }
-            mk_igemm_requantize(count, outputs, depth, scratch, rowLength, weight, &r, output + row * outputs, outputs)
+            mk_igemm_requantize(count, columns.count, depth, scratch, rowLength, weight + first * rowLength, &r,
+                                output + row * outputs + first, outputs)
             row += count
         }
     }
 
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
-    /// `scratch` holds one block of `scratchStride` int16 values per pool thread.
+    /// `scratch` holds one block of `scratchStride` int16 values per pool thread; each task uses its thread's.
     func run(scratch: UnsafeMutablePointer<Int16>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
-        guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 16 else {
+        guard let pool, pool.threadCount > 1, ParallelGemm.weightedWork(multiplyAdds: work, rows: rows) >= pool.minimumWork else {
             run(rows: 0..<rows, scratch: scratch)
             return
         }
-        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, tasks: pool.threadCount)
+        if rows < 16 {
+            // Too few rows to share out (a Dense at batch 1): each thread takes whole 16-column panels.
+            guard outputs >= 32 * pool.threadCount else {
+                run(rows: 0..<rows, scratch: scratch)
+                return
+            }
+            var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, tasks: pool.threadCount)
+            withUnsafeMutablePointer(to: &job) { job in
+                pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
+                    let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
+                                                                stride: Int, rows: Int, tasks: Int).self)
+                    let step = job.pointee.step
+                    step.run(rows: 0..<job.pointee.rows,
+                             columns: ParallelGemm.chunk(task, of: job.pointee.tasks, count: step.outputs, granule: 16),
+                             scratch: job.pointee.scratch + thread * job.pointee.stride)
+                }
+            }
+            return
+        }
+        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
+                   tasks: ParallelGemm.taskCount(rows: rows, threads: pool.threadCount))
         withUnsafeMutablePointer(to: &job) { job in
-            pool.run(tasks: job.pointee.tasks, context: job) { context, task in
+            pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                 let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
                                                             stride: Int, rows: Int, tasks: Int).self)
                 let range = ParallelGemm.chunk(task, of: job.pointee.tasks, count: job.pointee.rows, granule: 6)
-                job.pointee.step.run(rows: range, scratch: job.pointee.scratch + task * job.pointee.stride)
+                job.pointee.step.run(rows: range, scratch: job.pointee.scratch + thread * job.pointee.stride)
             }
         }
     }
