@@ -56,9 +56,10 @@ extension StepKernel {
             switch conv.method {
             case .directSingleChannel: return "direct conv"
             case .pointwise: return "pointwise gemm"
+            case .direct: return "direct row gemm"
             case .im2col: return "im2col gemm"
             }
-        case .gemmDense: return "gemm"
+        case .gemmDense(let dense): return dense.rowGemm ? "row gemm" : "gemm"
         case .maxPool2D: return "max pool"
         case .int8Gemm(let gemm): return gemm.geometry == nil ? "int8 gemm" : "int8 im2col gemm"
         case .depthwiseConv2D: return "depthwise"
