@@ -26,6 +26,8 @@ struct FloatConv2DStep {
     let bias: UnsafePointer<Float>?
     let activation: FusedActivation
     let path: Int32
+    /// Output columns per packed weight panel: column splits fall on panel bounds.
+    let panel: Int
 
     var pixels: Int { geometry.oh * geometry.ow }
     /// Multiply-adds of the whole step, for the parallel threshold.
@@ -65,7 +67,7 @@ struct FloatConv2DStep {
         }
         return FloatConv2DStep(method: method, input: input.data, output: output.data, batch: n, geometry: geometry,
                                outputs: o, depth: depth, weight: packed, bias: bias?.data, activation: a.activation,
-                               path: path)
+                               path: path, panel: mk_sgemm_packed_b_count(path, 1, 1))
     }
 
     /// Output rows `rows` of the flattened [batch × pixels, outputs] result; `scratch` holds
@@ -103,12 +105,43 @@ struct FloatConv2DStep {
         }
     }
 
+    /// Output columns `columns` (panel-aligned) of the rows of image `image`, whose GEMM left
+    /// matrix (the input for a pointwise convolution, its im2col rows otherwise) is `left`.
+    func run(image: Int, columns: Range<Int>, left: UnsafePointer<Float>) {
+        guard !columns.isEmpty else { return }
+        let clamp = GemmClamp(activation)
+        let data = output + image * pixels * outputs + columns.lowerBound
+        mk_sgemm_packed_clamp(path, pixels, columns.count, depth, left, method == .pointwise ? geometry.c : depth,
+                              weight + columns.lowerBound * depth, data, outputs, bias.map { $0 + columns.lowerBound },
+                              clamp.on, clamp.lo, clamp.hi)
+        if !clamp.fusesActivation {
+            for row in 0..<pixels {
+                let line = data + row * outputs
+                for column in 0..<columns.count { line[column] = activation.apply(line[column]) }
+            }
+        }
+    }
+
+    /// How many tasks split the output columns, or nil to split rows. Few rows and many columns
+    /// (the deep layers of a CNN at batch 1: 7x7 or 14x14 pixels, 256-2048 channels) split by
+    /// columns, so each thread streams half of the packed weight instead of all of it, and a
+    /// 49-row image does not split into 4 and 5 uneven row tiles.
+    func columnTasks(threads: Int) -> Int? {
+        guard method != .directSingleChannel, pixels < outputs else { return nil }
+        let tasks = min(threads, outputs / panel)
+        return tasks > 1 ? tasks : nil
+    }
+
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
     func run(scratch: UnsafeMutablePointer<Float>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
         let granule = method == .directSingleChannel ? pixels : 8
         guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 2 * granule else {
             run(rows: 0..<rows, scratch: scratch)
+            return
+        }
+        if let tasks = columnTasks(threads: pool.threadCount) {
+            runSplittingColumns(tasks: tasks, scratch: scratch, pool: pool)
             return
         }
         var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, granule: granule,
@@ -123,4 +156,45 @@ struct FloatConv2DStep {
             }
         }
     }
+
+    /// Per image: the im2col rows split by rows into the shared scratch (it holds one image's),
+    /// then the GEMM split by output columns.
+    private func runSplittingColumns(tasks: Int, scratch: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        var job = ColumnJob(step: self, scratch: scratch, image: 0, tasks: tasks, im2colTasks: pool.threadCount)
+        withUnsafeMutablePointer(to: &job) { job in
+            for image in 0..<batch {
+                job.pointee.image = image
+                if method == .im2col {
+                    pool.run(tasks: job.pointee.im2colTasks, context: job) { context, task in
+                        let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
+                        let step = job.step
+                        var geometry = step.geometry
+                        let rows = ParallelGemm.chunk(task, of: job.im2colTasks, count: step.pixels, granule: 1)
+                        guard !rows.isEmpty else { return }
+                        let image = step.input + job.image * geometry.h * geometry.w * geometry.c
+                        mk_im2col_f32(&geometry, image, rows.lowerBound, rows.upperBound, 0,
+                                      job.scratch + rows.lowerBound * step.depth)
+                    }
+                }
+                pool.run(tasks: tasks, context: job) { context, task in
+                    let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
+                    let step = job.step
+                    let columns = ParallelGemm.chunk(task, of: job.tasks, count: step.outputs, granule: step.panel)
+                    let left = step.method == .pointwise
+                        ? step.input + job.image * step.pixels * step.geometry.c : UnsafePointer(job.scratch)
+                    step.run(image: job.image, columns: columns, left: left)
+                }
+            }
+        }
+    }
+}
+
+/// What the tasks of a column-split convolution share.
+private struct ColumnJob {
+    let step: FloatConv2DStep
+    let scratch: UnsafeMutablePointer<Float>
+    var image: Int
+    /// Tasks of the GEMM (column ranges) and of the im2col pass (row ranges).
+    let tasks: Int
+    let im2colTasks: Int
 }

@@ -24,8 +24,9 @@ struct Int8GemmStep {
     var work: Int { batch * pixels * outputs * depth }
     /// Output rows per im2col block (a multiple of the kernel's 6-row tile).
     static let rowsPerBlock = 60
-    /// int16 scratch values one thread needs.
-    var scratchCount: Int { Int8GemmStep.rowsPerBlock * rowLength }
+    /// int16 scratch values one thread needs: a block of rows, or a whole image's rows when the
+    /// step may split by columns (they then share one thread's block; see `columnTasks`).
+    var scratchCount: Int { max(Int8GemmStep.rowsPerBlock, geometry != nil && pixels < outputs ? pixels : 0) * rowLength }
 
     static func make(input: Int8View, weight: UnsafePointer<Int8>, weightShape: Shape, bias: UnsafePointer<Int32>?,
                      requantization r: Requantization, convolution: Conv2DAttributes?, output: MutableInt8View,
@@ -83,12 +84,40 @@ struct Int8GemmStep {
         }
     }
 
+    /// Output columns `columns` (whole 16-channel panels from the start) of image `image`'s rows,
+    /// whose widened left matrix is `left`.
+    func run(image: Int, columns: Range<Int>, left: UnsafePointer<Int16>) {
+        guard !columns.isEmpty else { return }
+        var r = requantization
+        let start = columns.lowerBound
+        r.bias = r.bias.map { $0 + start }
+        r.multiplier = r.multiplier + start
+        r.shift = r.shift + start
+        mk_igemm_requantize(pixels, columns.count, depth, left, rowLength, weight + start * rowLength, &r,
+                            output + image * pixels * outputs + start, outputs)
+    }
+
+    /// How many tasks split the output columns, or nil to split rows: as for the float convolution,
+    /// few rows and many columns split by columns, so each thread streams half of the weight.
+    func columnTasks(threads: Int) -> Int? {
+        guard geometry != nil, pixels < outputs else { return nil }
+        let tasks = min(threads, outputs / Int8GemmStep.panel)
+        return tasks > 1 ? tasks : nil
+    }
+
+    /// Output channels per packed weight panel.
+    static let panel = 16
+
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
     /// `scratch` holds one block of `scratchStride` int16 values per pool thread.
     func run(scratch: UnsafeMutablePointer<Int16>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
         guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 16 else {
             run(rows: 0..<rows, scratch: scratch)
+            return
+        }
+        if let tasks = columnTasks(threads: pool.threadCount) {
+            runSplittingColumns(tasks: tasks, scratch: scratch, pool: pool)
             return
         }
         var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, tasks: pool.threadCount)
@@ -101,4 +130,41 @@ struct Int8GemmStep {
             }
         }
     }
+
+    /// Per image: its widened rows split by rows into the shared scratch (`scratchCount` holds an
+    /// image's rows), then the GEMM split by output columns.
+    private func runSplittingColumns(tasks: Int, scratch: UnsafeMutablePointer<Int16>, pool: WorkerPool) {
+        var job = Int8ColumnJob(step: self, scratch: scratch, image: 0, tasks: tasks, widenTasks: pool.threadCount)
+        withUnsafeMutablePointer(to: &job) { job in
+            for image in 0..<batch {
+                job.pointee.image = image
+                pool.run(tasks: job.pointee.widenTasks, context: job) { context, task in
+                    let job = context!.assumingMemoryBound(to: Int8ColumnJob.self).pointee
+                    let step = job.step
+                    let rows = ParallelGemm.chunk(task, of: job.widenTasks, count: step.pixels, granule: 1)
+                    // Only convolutions split by columns (see columnTasks).
+                    guard !rows.isEmpty, var g = step.geometry else { return }
+                    mk_im2col_i8_widen(&g, step.input + job.image * g.h * g.w * g.c, rows.lowerBound, rows.upperBound,
+                                       step.inputZeroPoint, job.scratch + rows.lowerBound * step.rowLength,
+                                       step.rowLength)
+                }
+                pool.run(tasks: tasks, context: job) { context, task in
+                    let job = context!.assumingMemoryBound(to: Int8ColumnJob.self).pointee
+                    let columns = ParallelGemm.chunk(task, of: job.tasks, count: job.step.outputs,
+                                                     granule: Int8GemmStep.panel)
+                    job.step.run(image: job.image, columns: columns, left: job.scratch)
+                }
+            }
+        }
+    }
+}
+
+/// What the tasks of a column-split int8 GEMM share.
+private struct Int8ColumnJob {
+    let step: Int8GemmStep
+    let scratch: UnsafeMutablePointer<Int16>
+    var image: Int
+    /// Tasks of the GEMM (column ranges) and of the widening pass (row ranges).
+    let tasks: Int
+    let widenTasks: Int
 }
