@@ -51,6 +51,8 @@ struct ParallelSessionTests {
         ConvCase(input: [2, 5, 5, 8], weight: [48, 3, 3, 8], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
         ConvCase(input: [2, 4, 4, 12], weight: [40, 1, 1, 12], attributes: Conv2DAttributes(activation: .leakyRelu(alpha: 0.1))),
         ConvCase(input: [1, 7, 7, 16], weight: [72, 3, 3, 16], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
+        // im2col rows in blocks, the row ranges of the tasks starting inside an image.
+        ConvCase(input: [3, 18, 18, 64], weight: [20, 3, 3, 64], attributes: Conv2DAttributes(padding: .same)),
     ]
 
     func compare(_ model: Model, input: Tensor) throws {

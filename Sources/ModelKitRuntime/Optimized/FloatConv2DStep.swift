@@ -28,6 +28,10 @@ struct FloatConv2DStep {
     let path: Int32
     /// Output columns per packed weight panel: column splits fall on panel bounds.
     let panel: Int
+    /// im2col rows built and multiplied at a time: a block that stays in L2 between the im2col
+    /// writing it and the GEMM reading it (the whole image's rows, e.g. 7 MB for a 56x56 3x3
+    /// convolution over 64 channels, went out to memory and came back, at half the GEMM's speed).
+    let blockRows: Int
 
     var pixels: Int { geometry.oh * geometry.ow }
     /// Multiply-adds of the whole step, for the parallel threshold.
@@ -67,7 +71,17 @@ struct FloatConv2DStep {
         }
         return FloatConv2DStep(method: method, input: input.data, output: output.data, batch: n, geometry: geometry,
                                outputs: o, depth: depth, weight: packed, bias: bias?.data, activation: a.activation,
-                               path: path, panel: mk_sgemm_packed_b_count(path, 1, 1))
+                               path: path, panel: mk_sgemm_packed_b_count(path, 1, 1),
+                               blockRows: im2colBlockRows(pixels: geometry.oh * geometry.ow, depth: depth))
+    }
+
+    /// About 256 KB of im2col rows (at least 48, a multiple of the 6-row AVX2 tile), in equal
+    /// blocks; an image of at most two such blocks stays whole (more blocks re-read the weight).
+    static func im2colBlockRows(pixels: Int, depth: Int) -> Int {
+        let target = max(48, (256 * 1024 / MemoryLayout<Float>.stride) / max(depth, 1))
+        guard pixels > 2 * target else { return max(pixels, 1) }
+        let blocks = (pixels + target - 1) / target
+        return ((pixels + blocks - 1) / blocks + 5) / 6 * 6
     }
 
     /// Output rows `rows` of the flattened [batch × pixels, outputs] result; `scratch` holds
@@ -92,7 +106,7 @@ struct FloatConv2DStep {
             while row < rows.upperBound {
                 let image = row / pixels
                 let first = row - image * pixels
-                let last = min(pixels, rows.upperBound - image * pixels)
+                let last = min(pixels, rows.upperBound - image * pixels, first + blockRows)
                 mk_im2col_f32(&geometry, input + image * h * w * c, first, last, 0, scratch)
                 mk_sgemm_packed_clamp(path, last - first, outputs, depth, scratch, depth, weight,
                                       output + row * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
