@@ -312,18 +312,19 @@ struct KernelPathTests {
     }
 
     /// The same where the convolutions have fewer pixels than output channels, so they split by
-    /// output columns (a 3x3 and a stride-2 one over two images, then a pointwise one).
+    /// output columns (a 3x3 one whose 81 rows take two row blocks and a stride-2 one, over two
+    /// images, then a pointwise one).
     @Test func int8ColumnSplitSessionsAgreeWithTheReference() throws {
-        var b = Int8GraphBuilder(input: [2, 6, 6, 8], scale: 0.03, zeroPoint: 5)
-        b.add("c1", .conv2D(Conv2DAttributes(padding: .same, activation: .relu)), weight: [40, 3, 3, 8],
+        var b = Int8GraphBuilder(input: [2, 9, 9, 8], scale: 0.03, zeroPoint: 5)
+        b.add("c1", .conv2D(Conv2DAttributes(padding: .same, activation: .relu)), weight: [96, 3, 3, 8],
               output: QuantizationParameters(scale: 0.05, zeroPoint: -128))
-        b.add("c2", .conv2D(Conv2DAttributes(strides: (2, 2), padding: .same)), weight: [56, 3, 3, 40],
+        b.add("c2", .conv2D(Conv2DAttributes(strides: (2, 2), padding: .same)), weight: [56, 3, 3, 96],
               output: QuantizationParameters(scale: 0.1, zeroPoint: 4))
         b.add("c3", .conv2D(Conv2DAttributes()), weight: [35, 1, 1, 56],
               output: QuantizationParameters(scale: 0.2, zeroPoint: -2))
         b.graph.outputs = ["c3"]
         var random = Int8Random(seed: 11)
-        let input = Tensor(shape: [2, 6, 6, 8], floats: random.floats(2 * 6 * 6 * 8))
+        let input = Tensor(shape: [2, 9, 9, 8], floats: random.floats(2 * 9 * 9 * 8))
         let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
         for threads in [1, 2, 3] {
             let y = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)

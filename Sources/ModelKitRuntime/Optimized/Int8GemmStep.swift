@@ -93,8 +93,16 @@ struct Int8GemmStep {
         r.bias = r.bias.map { $0 + start }
         r.multiplier = r.multiplier + start
         r.shift = r.shift + start
-        mk_igemm_requantize(pixels, columns.count, depth, left, rowLength, weight + start * rowLength, &r,
-                            output + image * pixels * outputs + start, outputs)
+        // `rowsPerBlock` rows at a time, so a block of the left matrix stays in L2 across the
+        // column panels (the kernel walks every row for each panel).
+        var row = 0
+        while row < pixels {
+            let count = min(Int8GemmStep.rowsPerBlock, pixels - row)
+            mk_igemm_requantize(count, columns.count, depth, left + row * rowLength, rowLength,
+                                weight + start * rowLength, &r, output + (image * pixels + row) * outputs + start,
+                                outputs)
+            row += count
+        }
     }
 
     /// How many tasks split the output columns, or nil to split rows: as for the float convolution,
