@@ -138,6 +138,38 @@ struct ParallelSessionTests {
         let worst = zip(whole, pieces).map { abs($0 - $1) }.max()!
         #expect(worst <= 1e-5)
     }
+
+    /// Row tasks own disjoint scratch slots inside the plan's scratch (threads x scratchCount
+    /// floats at the least), and every thread gets at least one task.
+    @Test(arguments: convCases)
+    func rowTasksFitTheScratch(_ testCase: ConvCase) throws {
+        let inputShape = Shape(testCase.input), weightShape = Shape(testCase.weight)
+        let probe = try Graph(inputs: [ValueInfo(name: "x", shape: inputShape)], outputs: ["y"],
+                              nodes: [Node(name: "c", operation: .conv2D(testCase.attributes), inputs: ["x", "w"], outputs: ["y"])],
+                              initializers: ["w": Tensor(shape: weightShape, floats: [Float](repeating: 0, count: weightShape.elementCount!))])
+            .analyze()
+        let outputShape = probe.values["y"]!.shape
+        let input = [Float](repeating: 0, count: inputShape.elementCount!)
+        let weight = [Float](repeating: 0, count: weightShape.elementCount!)
+        var output = [Float](repeating: 0, count: outputShape.elementCount!)
+        var buffers: [PlanBuffer] = []
+        input.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { w in
+                output.withUnsafeMutableBufferPointer { y in
+                    let step = FloatConv2DStep.make(input: TensorView(x.baseAddress!, inputShape),
+                                                    weight: TensorView(w.baseAddress!, weightShape), bias: nil,
+                                                    attributes: testCase.attributes,
+                                                    output: MutableTensorView(y.baseAddress!, outputShape), buffers: &buffers)!
+                    for threads in 2...4 {
+                        let (tasks, slot) = step.rowTasks(threads: threads, scratchStride: step.scratchCount)
+                        #expect(tasks >= threads)
+                        #expect(tasks * slot <= threads * step.scratchCount, "\(threads) threads")
+                        if step.method == .im2col { #expect(slot >= step.blockRows * step.depth) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A conv → conv → dense net whose every step runs a GEMM kernel (activations fused), the

@@ -146,10 +146,33 @@ struct FloatConv2DStep {
         return tasks > 1 ? tasks : nil
     }
 
+    /// How many tasks split the rows, and the scratch floats each task owns (task t uses slot t;
+    /// the plan's scratch holds `threads` x `scratchStride` floats). Several tasks per thread of
+    /// at least 48 rows: the pool hands tasks out as threads ask, so a thread the scheduler delays
+    /// (other processes on a 2-core machine) leaves a smaller task to wait for. Each task reads
+    /// the whole weight, so a big weight gets 2 tasks per thread rather than 4. An im2col task
+    /// needs one block of rows, so the whole-image slots of the scratch hold several.
+    func rowTasks(threads: Int, scratchStride: Int) -> (tasks: Int, slot: Int) {
+        let rows = batch * pixels
+        let perThread = outputs * depth * MemoryLayout<Float>.stride <= 256 * 1024 ? 4 : 2
+        switch method {
+        case .directSingleChannel:
+            return (threads, scratchStride)
+        case .pointwise:
+            return (max(threads, min(perThread * threads, rows / 48)), 0)
+        case .im2col:
+            let slot = blockRows * depth
+            let slotsPerThread = slot > 0 ? min(perThread, scratchStride / slot) : 1
+            guard slotsPerThread > 1 else { return (threads, scratchStride) }
+            return (max(threads, min(threads * slotsPerThread, rows / 48)), slot)
+        }
+    }
+
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
     func run(scratch: UnsafeMutablePointer<Float>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
-        let granule = method == .directSingleChannel ? pixels : 8
+        // Row splits on 12 rows keep every task's rows whole tiles of every path (4, 6 and 12 rows).
+        let granule = method == .directSingleChannel ? pixels : 12
         guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 2 * granule else {
             run(rows: 0..<rows, scratch: scratch)
             return
@@ -158,8 +181,8 @@ struct FloatConv2DStep {
             runSplittingColumns(tasks: tasks, scratch: scratch, pool: pool)
             return
         }
-        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, granule: granule,
-                   tasks: pool.threadCount)
+        let (tasks, slot) = rowTasks(threads: pool.threadCount, scratchStride: scratchStride)
+        var job = (step: self, scratch: scratch, stride: slot, rows: rows, granule: granule, tasks: tasks)
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: job.pointee.tasks, context: job) { context, task in
                 let job = context!.assumingMemoryBound(to: (step: FloatConv2DStep, scratch: UnsafeMutablePointer<Float>,
