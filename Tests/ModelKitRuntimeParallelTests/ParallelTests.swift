@@ -139,6 +139,26 @@ struct ParallelSessionTests {
         #expect(worst <= 1e-5)
     }
 
+    /// The row-task plan of every GEMM step: at least one task per thread, at most 4, each
+    /// task's slot big enough for it, and all slots inside the plan's threads x stride scratch.
+    @Test func rowTaskSlotsStayInsideTheScratch() {
+        for threads in 1...4 {
+            for rows in [1, 47, 49, 196, 784, 3136, 12544] {
+                for taskScratch in [0, 1, 60 * 28, 108 * 576, 49 * 4608] {
+                    for stride in [taskScratch, 2 * taskScratch + 1, 3136 * 576, 196 * 2304] where stride >= taskScratch {
+                        for weightBytes in [1024, 256 * 1024, 9_437_184] {
+                            let (tasks, slot) = ParallelGemm.rowTasks(threads: threads, rows: rows, taskScratch: taskScratch,
+                                                                      scratchStride: stride, weightBytes: weightBytes)
+                            #expect(tasks >= threads && tasks <= 4 * threads)
+                            #expect(slot >= taskScratch)
+                            #expect(tasks * slot <= threads * stride)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Row tasks own disjoint scratch slots inside the plan's scratch (threads x scratchCount
     /// floats at the least), and every thread gets at least one task.
     @Test(arguments: convCases)

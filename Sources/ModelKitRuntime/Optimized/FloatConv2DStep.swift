@@ -146,26 +146,14 @@ struct FloatConv2DStep {
         return tasks > 1 ? tasks : nil
     }
 
-    /// How many tasks split the rows, and the scratch floats each task owns (task t uses slot t;
-    /// the plan's scratch holds `threads` x `scratchStride` floats). Several tasks per thread of
-    /// at least 48 rows: the pool hands tasks out as threads ask, so a thread the scheduler delays
-    /// (other processes on a 2-core machine) leaves a smaller task to wait for. Each task reads
-    /// the whole weight, so a big weight gets 2 tasks per thread rather than 4. An im2col task
-    /// needs one block of rows, so the whole-image slots of the scratch hold several.
+    /// Row tasks and the scratch floats each owns (see `ParallelGemm.rowTasks`): an im2col task
+    /// needs one block of rows, so the whole-image per-thread scratch holds several; the direct
+    /// kernel splits whole images, one task per thread.
     func rowTasks(threads: Int, scratchStride: Int) -> (tasks: Int, slot: Int) {
-        let rows = batch * pixels
-        let perThread = outputs * depth * MemoryLayout<Float>.stride <= 256 * 1024 ? 4 : 2
-        switch method {
-        case .directSingleChannel:
-            return (threads, scratchStride)
-        case .pointwise:
-            return (max(threads, min(perThread * threads, rows / 48)), 0)
-        case .im2col:
-            let slot = blockRows * depth
-            let slotsPerThread = slot > 0 ? min(perThread, scratchStride / slot) : 1
-            guard slotsPerThread > 1 else { return (threads, scratchStride) }
-            return (max(threads, min(threads * slotsPerThread, rows / 48)), slot)
-        }
+        if method == .directSingleChannel { return (threads, scratchStride) }
+        return ParallelGemm.rowTasks(threads: threads, rows: batch * pixels,
+                                     taskScratch: method == .im2col ? blockRows * depth : 0,
+                                     scratchStride: scratchStride, weightBytes: outputs * depth * MemoryLayout<Float>.stride)
     }
 
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.

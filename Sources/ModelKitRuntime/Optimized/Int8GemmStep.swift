@@ -128,7 +128,12 @@ struct Int8GemmStep {
             runSplittingColumns(tasks: tasks, scratch: scratch, pool: pool)
             return
         }
-        var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, tasks: pool.threadCount)
+        // Each task im2cols one block of rows at a time into its own slot.
+        let (tasks, slot) = ParallelGemm.rowTasks(threads: pool.threadCount, rows: rows,
+                                                  taskScratch: Int8GemmStep.rowsPerBlock * rowLength,
+                                                  scratchStride: scratchStride,
+                                                  weightBytes: outputs * rowLength * MemoryLayout<Int16>.stride)
+        var job = (step: self, scratch: scratch, stride: slot, rows: rows, tasks: tasks)
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: job.pointee.tasks, context: job) { context, task in
                 let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
