@@ -46,11 +46,11 @@ struct ParallelSessionTests {
         ConvCase(input: [3, 13, 11, 5], weight: [7, 3, 3, 5], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
         ConvCase(input: [5, 9, 9, 4], weight: [16, 3, 3, 4], attributes: Conv2DAttributes(dilations: (2, 2), activation: .relu6)),
         ConvCase(input: [4, 10, 10, 16], weight: [24, 1, 1, 16], attributes: Conv2DAttributes()),
-        // Fewer pixels than output channels: split by output columns (im2col and pointwise, an
-        // edge panel, the unfused leaky ReLU, two images).
-        ConvCase(input: [2, 5, 5, 8], weight: [48, 3, 3, 8], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
+        // Fewer rows (over the batch) than output channels: split by output columns (im2col and
+        // pointwise, an edge panel, the unfused leaky ReLU, two images).
+        ConvCase(input: [2, 5, 5, 8], weight: [64, 3, 3, 8], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
         ConvCase(input: [2, 4, 4, 12], weight: [40, 1, 1, 12], attributes: Conv2DAttributes(activation: .leakyRelu(alpha: 0.1))),
-        ConvCase(input: [1, 7, 7, 16], weight: [72, 3, 3, 16], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
+        ConvCase(input: [1, 11, 11, 16], weight: [72, 3, 3, 16], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
         // im2col rows in blocks, the row ranges of the tasks starting inside an image.
         ConvCase(input: [3, 18, 18, 64], weight: [20, 3, 3, 64], attributes: Conv2DAttributes(padding: .same)),
     ]

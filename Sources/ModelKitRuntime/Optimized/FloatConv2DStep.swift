@@ -139,9 +139,11 @@ struct FloatConv2DStep {
     /// How many tasks split the output columns, or nil to split rows. Few rows and many columns
     /// (the deep layers of a CNN at batch 1: 7x7 or 14x14 pixels, 256-2048 channels) split by
     /// columns, so each thread streams half of the packed weight instead of all of it, and a
-    /// 49-row image does not split into 4 and 5 uneven row tiles.
+    /// 49-row image does not split into 4 and 5 uneven row tiles. Counted over the whole batch:
+    /// the column split multiplies image by image, re-reading the weight for each, which a big
+    /// batch split by rows does not.
     func columnTasks(threads: Int) -> Int? {
-        guard method != .directSingleChannel, pixels < outputs else { return nil }
+        guard method != .directSingleChannel, batch * pixels < outputs else { return nil }
         let tasks = min(threads, outputs / panel)
         return tasks > 1 ? tasks : nil
     }

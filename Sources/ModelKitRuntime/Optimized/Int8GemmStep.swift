@@ -26,7 +26,7 @@ struct Int8GemmStep {
     static let rowsPerBlock = 60
     /// int16 scratch values one thread needs: a block of rows, or a whole image's rows when the
     /// step may split by columns (they then share one thread's block; see `columnTasks`).
-    var scratchCount: Int { max(Int8GemmStep.rowsPerBlock, geometry != nil && pixels < outputs ? pixels : 0) * rowLength }
+    var scratchCount: Int { max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength }
 
     static func make(input: Int8View, weight: UnsafePointer<Int8>, weightShape: Shape, bias: UnsafePointer<Int32>?,
                      requantization r: Requantization, convolution: Conv2DAttributes?, output: MutableInt8View,
@@ -106,9 +106,10 @@ struct Int8GemmStep {
     }
 
     /// How many tasks split the output columns, or nil to split rows: as for the float convolution,
-    /// few rows and many columns split by columns, so each thread streams half of the weight.
+    /// few rows (over the whole batch) and many columns split by columns, so each thread streams
+    /// half of the weight.
     func columnTasks(threads: Int) -> Int? {
-        guard geometry != nil, pixels < outputs else { return nil }
+        guard geometry != nil, batch * pixels < outputs else { return nil }
         let tasks = min(threads, outputs / Int8GemmStep.panel)
         return tasks > 1 ? tasks : nil
     }
