@@ -21,6 +21,12 @@ typedef struct {
     micro_kernel kernel;
 } gemm_config;
 
+// What the epilogue clamps to after the bias: [lo, hi] when `on` (ReLU is [0, +inf], ReLU6 [0, 6]).
+typedef struct {
+    int on;
+    float lo, hi;
+} clamp_bounds;
+
 // Writes alpha * acc + beta * c for one row of `n` values; c is not read when beta == 0.
 static inline void store_row(float *c, const float *acc, long n, float alpha, float beta) {
     if (beta == 0.0f) {
@@ -53,40 +59,69 @@ static void kernel_portable(long kc, const float *a, long ars, long aks, const f
 // AVX2 + FMA: 6 x 16 (12 ymm accumulators, 2 for B, 1 broadcast).
 enum { A2_MR = 6, A2_NR = 16 };
 
-__attribute__((target("avx2,fma")))
-static void kernel_avx2(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc,
-                        float alpha, float beta) {
+// The body of both AVX2 kernels; with `fused` (a constant after inlining) the final store adds
+// bias[0..16) and clamps, exactly as the separate epilogue would (same operations, same order).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                                    long ldc, float alpha, float beta, const int fused, const float *bias,
+                                    clamp_bounds clamp) {
     __m256 acc[A2_MR][2];
     for (int i = 0; i < A2_MR; i++) {
         acc[i][0] = _mm256_setzero_ps();
         acc[i][1] = _mm256_setzero_ps();
     }
+    // One pointer per row, indexed by p: with a + i * ars advanced by aks each step, clang chained
+    // five dependent address additions through the loop (about the FMA work of a step); now only
+    // the index advances: 4-8% faster over the ResNet-50 GEMM shapes in 7 of 7 alternating runs.
+    const float *row[A2_MR];
+    for (int i = 0; i < A2_MR; i++) row[i] = a + i * ars;
     for (long p = 0; p < kc; p++) {
         const __m256 b0 = _mm256_loadu_ps(b);
         const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma clang loop unroll(full)
         for (int i = 0; i < A2_MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i * ars);
+            const __m256 ai = _mm256_broadcast_ss(row[i] + p * aks);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += aks;
         b += bks;
     }
-    const __m256 va = _mm256_set1_ps(alpha);
-    if (beta == 0.0f) {
-        for (int i = 0; i < A2_MR; i++) {
-            _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
-            _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    const __m256 lo = _mm256_set1_ps(clamp.lo), hi = _mm256_set1_ps(clamp.hi);
+    const int with_bias = fused && bias != NULL, with_clamp = fused && clamp.on;
+    const __m256 b0 = with_bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    const __m256 b1 = with_bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+#pragma clang loop unroll(full)
+    for (int i = 0; i < A2_MR; i++) {
+        float *row = c + i * ldc;
+        __m256 v0 = _mm256_mul_ps(va, acc[i][0]), v1 = _mm256_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            v0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), v0);
+            v1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), v1);
         }
-    } else {
-        const __m256 vb = _mm256_set1_ps(beta);
-        for (int i = 0; i < A2_MR; i++) {
-            float *row = c + i * ldc;
-            _mm256_storeu_ps(row, _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), _mm256_mul_ps(va, acc[i][0])));
-            _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), _mm256_mul_ps(va, acc[i][1])));
+        if (with_bias) v0 = _mm256_add_ps(v0, b0), v1 = _mm256_add_ps(v1, b1);
+        if (with_clamp) {
+            v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
+            v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
         }
+        _mm256_storeu_ps(row, v0);
+        _mm256_storeu_ps(row + 8, v1);
     }
+}
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc,
+                        float alpha, float beta) {
+    static const clamp_bounds none = {0, 0.0f, 0.0f};
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, none);
+}
+
+// A full AVX2 tile of the last K block with the bias and clamp applied before its one store: the
+// separate epilogue pass re-read and re-wrote every tile (~4% of a ResNet-50 run).
+__attribute__((target("avx2,fma")))
+static void kernel_avx2_fused(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                              long ldc, float alpha, float beta, const float *bias, clamp_bounds clamp) {
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,12 +315,6 @@ static void scale_c(long m, long n, float beta, float *c, long ldc) {
     }
 }
 
-// What the epilogue clamps to after the bias: [lo, hi] when `on` (ReLU is [0, +inf], ReLU6 [0, 6]).
-typedef struct {
-    int on;
-    float lo, hi;
-} clamp_bounds;
-
 static const clamp_bounds no_clamp = {0, 0.0f, 0.0f};
 static const clamp_bounds relu_clamp = {1, 0.0f, INFINITY};
 
@@ -411,14 +440,20 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                         } else {
                             panel_a = a + (ic + ir) * lda + pc, ars = lda, aks = 1;
                         }
-                        if (rows == mr && cols == nr) {
+                        const int last_block = pc + kc >= k;
+                        const int fused = has_epilogue && last_block && rows == mr && cols == nr &&
+                                          cfg.kernel == kernel_avx2;
+                        if (fused) {
+                            kernel_avx2_fused(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
+                                              bias == NULL ? NULL : bias + jc + jr, clamp);
+                        } else if (rows == mr && cols == nr) {
                             cfg.kernel(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block);
                         } else {
                             cfg.kernel(kc, panel_a, ars, aks, panel_b, bks, edge, nr, 1.0f, 0.0f);
                             for (long i = 0; i < rows; i++)
                                 store_row(tile + i * ldc, edge + i * nr, cols, alpha, beta_block);
                         }
-                        if (has_epilogue && pc + kc >= k)
+                        if (has_epilogue && last_block && !fused)
                             epilogue(clamped, tile, ldc, rows, cols, bias == NULL ? NULL : bias + jc + jr, clamp);
                     }
                 }

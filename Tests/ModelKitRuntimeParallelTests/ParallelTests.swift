@@ -79,6 +79,13 @@ struct ParallelSessionTests {
         ConvCase(input: [3, 13, 11, 5], weight: [7, 3, 3, 5], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
         ConvCase(input: [5, 9, 9, 4], weight: [16, 3, 3, 4], attributes: Conv2DAttributes(dilations: (2, 2), activation: .relu6)),
         ConvCase(input: [4, 10, 10, 16], weight: [24, 1, 1, 16], attributes: Conv2DAttributes()),
+        // Fewer rows (over the batch) than output channels: split by output columns (im2col and
+        // pointwise, an edge panel, the unfused leaky ReLU, two images).
+        ConvCase(input: [2, 5, 5, 8], weight: [64, 3, 3, 8], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
+        ConvCase(input: [2, 4, 4, 12], weight: [40, 1, 1, 12], attributes: Conv2DAttributes(activation: .leakyRelu(alpha: 0.1))),
+        ConvCase(input: [1, 11, 11, 16], weight: [72, 3, 3, 16], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
+        // im2col rows in blocks, the row ranges of the tasks starting inside an image.
+        ConvCase(input: [3, 18, 18, 64], weight: [20, 3, 3, 64], attributes: Conv2DAttributes(padding: .same)),
     ]
 
     func compare(_ model: Model, input: Tensor) throws {
@@ -163,6 +170,22 @@ struct ParallelSessionTests {
         }
         let worst = zip(whole, pieces).map { abs($0 - $1) }.max()!
         #expect(worst <= 1e-5)
+    }
+
+    /// The row-task plan of a GEMM step: at least one task per thread, and more (up to 4 per
+    /// thread, 2 when the weight passes 256 KB) only while each keeps `minimumRowsPerExtraTask`
+    /// rows. (Tasks use their thread's scratch, so the count never depends on its size.)
+    @Test func rowTaskCountsStayInBounds() {
+        for threads in 1...4 {
+            for rows in [1, 47, 49, 196, 784, 3136, 12544] {
+                for weightBytes in [1024, 256 * 1024, 256 * 1024 + 1, 9_437_184] {
+                    let tasks = ParallelGemm.taskCount(rows: rows, threads: threads, weightBytes: weightBytes)
+                    let perThread = weightBytes <= 256 * 1024 ? 4 : 2
+                    #expect(tasks >= threads && tasks <= perThread * threads)
+                    if tasks > threads { #expect(rows / tasks >= ParallelGemm.minimumRowsPerExtraTask) }
+                }
+            }
+        }
     }
 }
 

@@ -19,6 +19,8 @@ struct GemmKernelTests {
                  attributes: Conv2DAttributes(padding: .explicit(top: 1, left: 0, bottom: 2, right: 1), activation: .leakyRelu(alpha: 0.1))),
         ConvCase(input: [2, 5, 5, 16], weight: [9, 1, 1, 16], attributes: Conv2DAttributes()),
         ConvCase(input: [1, 8, 8, 3], weight: [4, 1, 1, 3], attributes: Conv2DAttributes(strides: (2, 2))),
+        // Deep enough that the im2col rows go in blocks (400 pixels x 576 in four blocks, two images).
+        ConvCase(input: [2, 20, 20, 64], weight: [24, 3, 3, 64], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
     ]
 
     func compare(_ model: Model, input: Tensor) throws {

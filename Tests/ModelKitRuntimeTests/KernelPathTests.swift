@@ -331,4 +331,25 @@ struct KernelPathTests {
             #expect(y.storage == reference.storage, "\(threads) threads")
         }
     }
+
+    /// The same where the convolutions have fewer rows (over the batch) than output channels, so
+    /// they split by output columns (a 3x3 one whose 81 rows per image take two row blocks and a
+    /// stride-2 one, over two images, then a pointwise one with an edge panel).
+    @Test func int8ColumnSplitSessionsAgreeWithTheReference() throws {
+        var b = Int8GraphBuilder(input: [2, 9, 9, 8], scale: 0.03, zeroPoint: 5)
+        b.add("c1", .conv2D(Conv2DAttributes(padding: .same, activation: .relu)), weight: [176, 3, 3, 8],
+              output: QuantizationParameters(scale: 0.05, zeroPoint: -128))
+        b.add("c2", .conv2D(Conv2DAttributes(strides: (2, 2), padding: .same)), weight: [56, 3, 3, 176],
+              output: QuantizationParameters(scale: 0.1, zeroPoint: 4))
+        b.add("c3", .conv2D(Conv2DAttributes()), weight: [67, 1, 1, 56],
+              output: QuantizationParameters(scale: 0.2, zeroPoint: -2))
+        b.graph.outputs = ["c3"]
+        var random = Int8Random(seed: 11)
+        let input = Tensor(shape: [2, 9, 9, 8], floats: random.floats(2 * 9 * 9 * 8))
+        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
+        for threads in [1, 2, 3] {
+            let y = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
+            #expect(y.storage == reference.storage, "\(threads) threads")
+        }
+    }
 }

@@ -30,6 +30,12 @@ struct FloatConv2DStep {
     let bias: UnsafePointer<Float>?
     let activation: FusedActivation
     let path: Int32
+    /// Output columns per packed weight panel: column splits fall on panel bounds.
+    let panel: Int
+    /// im2col rows built and multiplied at a time: a block that stays in L2 between the im2col
+    /// writing it and the GEMM reading it (the whole image's rows, e.g. 7 MB for a 56x56 3x3
+    /// convolution over 64 channels, went out to memory and came back, at half the GEMM's speed).
+    let blockRows: Int
 
     var pixels: Int { geometry.oh * geometry.ow }
     /// Multiply-adds of the whole step, for the parallel threshold.
@@ -81,7 +87,17 @@ struct FloatConv2DStep {
         }
         return FloatConv2DStep(method: method, input: input.data, output: output.data, batch: n, geometry: geometry,
                                outputs: o, depth: depth, weight: packed, bias: bias?.data, activation: a.activation,
-                               path: path)
+                               path: path, panel: mk_sgemm_packed_b_count(path, 1, 1),
+                               blockRows: im2colBlockRows(pixels: geometry.oh * geometry.ow, depth: depth))
+    }
+
+    /// About 256 KB of im2col rows (at least 48, a multiple of the 6-row AVX2 tile), in equal
+    /// blocks; an image of at most two such blocks stays whole (more blocks re-read the weight).
+    static func im2colBlockRows(pixels: Int, depth: Int) -> Int {
+        let target = max(48, (256 * 1024 / MemoryLayout<Float>.stride) / max(depth, 1))
+        guard pixels > 2 * target else { return max(pixels, 1) }
+        let blocks = (pixels + target - 1) / target
+        return ((pixels + blocks - 1) / blocks + 5) / 6 * 6
     }
 
     /// Output rows `rows` of the flattened [batch × pixels, outputs] result; `scratch` holds
@@ -117,7 +133,7 @@ struct FloatConv2DStep {
             while row < rows.upperBound {
                 let image = row / pixels
                 let first = row - image * pixels
-                let last = min(pixels, rows.upperBound - image * pixels)
+                let last = min(pixels, rows.upperBound - image * pixels, first + blockRows)
                 mk_im2col_f32(&geometry, input + image * h * w * c, first, last, 0, scratch)
                 mk_sgemm_packed_clamp(path, last - first, outputs, depth, scratch, depth, weight,
                                       output + row * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
@@ -130,15 +146,54 @@ struct FloatConv2DStep {
         }
     }
 
+    /// Output columns `columns` (panel-aligned) of the rows of image `image`, whose GEMM left
+    /// matrix (the input for a pointwise convolution, its im2col rows otherwise) is `left`.
+    func run(image: Int, columns: Range<Int>, left: UnsafePointer<Float>) {
+        guard !columns.isEmpty else { return }
+        let clamp = GemmClamp(activation)
+        let data = output + image * pixels * outputs + columns.lowerBound
+        mk_sgemm_packed_clamp(path, pixels, columns.count, depth, left, method == .pointwise ? geometry.c : depth,
+                              weight + columns.lowerBound * depth, data, outputs, bias.map { $0 + columns.lowerBound },
+                              clamp.on, clamp.lo, clamp.hi)
+        if !clamp.fusesActivation {
+            for row in 0..<pixels {
+                let line = data + row * outputs
+                for column in 0..<columns.count { line[column] = activation.apply(line[column]) }
+            }
+        }
+    }
+
+    /// How many tasks split the output columns, or nil to split rows. Few rows and many columns
+    /// (the deep layers of a CNN at batch 1: 7x7 or 14x14 pixels, 256-2048 channels) split by
+    /// columns, so each thread streams half of the packed weight instead of all of it, and a
+    /// 49-row image does not split into 4 and 5 uneven row tiles. Counted over the whole batch:
+    /// the column split multiplies image by image, re-reading the weight for each, which a big
+    /// batch split by rows does not.
+    func columnTasks(threads: Int) -> Int? {
+        // The row GEMM (.direct) packs its weight in another layout, and the 1-channel kernel has none.
+        guard method == .pointwise || method == .im2col, batch * pixels < outputs else { return nil }
+        let tasks = min(threads, outputs / panel)
+        return tasks > 1 ? tasks : nil
+    }
+
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
     func run(scratch: UnsafeMutablePointer<Float>, scratchStride: Int, pool: WorkerPool?) {
         let rows = batch * pixels
-        let granule = method == .directSingleChannel ? pixels : 8
+        // Row splits on 12 rows keep every task's rows whole tiles of every path (4, 6 and 12 rows).
+        let granule = method == .directSingleChannel ? pixels : 12
         guard let pool, pool.threadCount > 1, work >= pool.minimumWork, rows >= 2 * granule else {
             run(rows: 0..<rows, scratch: scratch)
             return
         }
-        let tasks = method == .directSingleChannel ? pool.threadCount : ParallelGemm.taskCount(rows: rows, threads: pool.threadCount)
+        if let tasks = columnTasks(threads: pool.threadCount) {
+            runSplittingColumns(tasks: tasks, scratch: scratch, pool: pool)
+            return
+        }
+        // Each task uses its thread's scratch, so any number of tasks fits.
+        let tasks = method == .directSingleChannel
+            ? pool.threadCount
+            : ParallelGemm.taskCount(rows: rows, threads: pool.threadCount,
+                                     weightBytes: outputs * depth * MemoryLayout<Float>.stride)
         var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, granule: granule, tasks: tasks)
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
@@ -150,4 +205,45 @@ struct FloatConv2DStep {
             }
         }
     }
+
+    /// Per image: the im2col rows split by rows into the shared scratch (it holds one image's),
+    /// then the GEMM split by output columns.
+    private func runSplittingColumns(tasks: Int, scratch: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        var job = ColumnJob(step: self, scratch: scratch, image: 0, tasks: tasks, im2colTasks: pool.threadCount)
+        withUnsafeMutablePointer(to: &job) { job in
+            for image in 0..<batch {
+                job.pointee.image = image
+                if method == .im2col {
+                    pool.run(tasks: job.pointee.im2colTasks, context: job) { context, task in
+                        let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
+                        let step = job.step
+                        var geometry = step.geometry
+                        let rows = ParallelGemm.chunk(task, of: job.im2colTasks, count: step.pixels, granule: 1)
+                        guard !rows.isEmpty else { return }
+                        let image = step.input + job.image * geometry.h * geometry.w * geometry.c
+                        mk_im2col_f32(&geometry, image, rows.lowerBound, rows.upperBound, 0,
+                                      job.scratch + rows.lowerBound * step.depth)
+                    }
+                }
+                pool.run(tasks: tasks, context: job) { context, task in
+                    let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
+                    let step = job.step
+                    let columns = ParallelGemm.chunk(task, of: job.tasks, count: step.outputs, granule: step.panel)
+                    let left = step.method == .pointwise
+                        ? step.input + job.image * step.pixels * step.geometry.c : UnsafePointer(job.scratch)
+                    step.run(image: job.image, columns: columns, left: left)
+                }
+            }
+        }
+    }
+}
+
+/// What the tasks of a column-split convolution share.
+private struct ColumnJob {
+    let step: FloatConv2DStep
+    let scratch: UnsafeMutablePointer<Float>
+    var image: Int
+    /// Tasks of the GEMM (column ranges) and of the im2col pass (row ranges).
+    let tasks: Int
+    let im2colTasks: Int
 }

@@ -24,8 +24,9 @@ struct Int8GemmStep {
     var work: Int { batch * pixels * outputs * depth }
     /// Output rows per im2col block (a multiple of the kernel's 6-row tile).
     static let rowsPerBlock = 60
-    /// int16 scratch values one thread needs.
-    var scratchCount: Int { Int8GemmStep.rowsPerBlock * rowLength }
+    /// int16 scratch values one thread needs: a block of rows, or a whole image's rows when the
+    /// step may split by columns (they then share one thread's block; see `columnTasks`).
+    var scratchCount: Int { max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength }
 
     static func make(input: Int8View, weight: UnsafePointer<Int8>, weightShape: Shape, bias: UnsafePointer<Int32>?,
                      requantization r: Requantization, convolution: Conv2DAttributes?, output: MutableInt8View,
@@ -91,6 +92,39 @@ struct Int8GemmStep {
         }
     }
 
+    /// Output columns `columns` (whole 16-channel panels from the start) of image `image`'s rows,
+    /// whose widened left matrix is `left`.
+    func run(image: Int, columns: Range<Int>, left: UnsafePointer<Int16>) {
+        guard !columns.isEmpty else { return }
+        var r = requantization
+        let start = columns.lowerBound
+        r.bias = r.bias.map { $0 + start }
+        r.multiplier = r.multiplier + start
+        r.shift = r.shift + start
+        // `rowsPerBlock` rows at a time, so a block of the left matrix stays in L2 across the
+        // column panels (the kernel walks every row for each panel).
+        var row = 0
+        while row < pixels {
+            let count = min(Int8GemmStep.rowsPerBlock, pixels - row)
+            mk_igemm_requantize(count, columns.count, depth, left + row * rowLength, rowLength,
+                                weight + start * rowLength, &r, output + (image * pixels + row) * outputs + start,
+                                outputs)
+            row += count
+        }
+    }
+
+    /// How many tasks split the output columns, or nil to split rows: as for the float convolution,
+    /// few rows (over the whole batch) and many columns split by columns, so each thread streams
+    /// half of the weight.
+    func columnTasks(threads: Int) -> Int? {
+        guard geometry != nil, batch * pixels < outputs else { return nil }
+        let tasks = min(threads, outputs / Int8GemmStep.panel)
+        return tasks > 1 ? tasks : nil
+    }
+
+    /// Output channels per packed weight panel.
+    static let panel = 16
+
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
     /// `scratch` holds one block of `scratchStride` int16 values per pool thread; each task uses its thread's.
     func run(scratch: UnsafeMutablePointer<Int16>, scratchStride: Int, pool: WorkerPool?) {
@@ -112,14 +146,20 @@ struct Int8GemmStep {
                                                                 stride: Int, rows: Int, tasks: Int).self)
                     let step = job.pointee.step
                     step.run(rows: 0..<job.pointee.rows,
-                             columns: ParallelGemm.chunk(task, of: job.pointee.tasks, count: step.outputs, granule: 16),
+                             columns: ParallelGemm.chunk(task, of: job.pointee.tasks, count: step.outputs, granule: Int8GemmStep.panel),
                              scratch: job.pointee.scratch + thread * job.pointee.stride)
                 }
             }
             return
         }
+        if let tasks = columnTasks(threads: pool.threadCount) {
+            runSplittingColumns(tasks: tasks, scratch: scratch, pool: pool)
+            return
+        }
+        // Each task im2cols one block of rows at a time into its thread's scratch.
         var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
-                   tasks: ParallelGemm.taskCount(rows: rows, threads: pool.threadCount))
+                   tasks: ParallelGemm.taskCount(rows: rows, threads: pool.threadCount,
+                                                 weightBytes: outputs * rowLength * MemoryLayout<Int16>.stride))
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                 let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
@@ -129,4 +169,41 @@ struct Int8GemmStep {
             }
         }
     }
+
+    /// Per image: its widened rows split by rows into the shared scratch (`scratchCount` holds an
+    /// image's rows), then the GEMM split by output columns.
+    private func runSplittingColumns(tasks: Int, scratch: UnsafeMutablePointer<Int16>, pool: WorkerPool) {
+        var job = Int8ColumnJob(step: self, scratch: scratch, image: 0, tasks: tasks, widenTasks: pool.threadCount)
+        withUnsafeMutablePointer(to: &job) { job in
+            for image in 0..<batch {
+                job.pointee.image = image
+                pool.run(tasks: job.pointee.widenTasks, context: job) { context, task in
+                    let job = context!.assumingMemoryBound(to: Int8ColumnJob.self).pointee
+                    let step = job.step
+                    let rows = ParallelGemm.chunk(task, of: job.widenTasks, count: step.pixels, granule: 1)
+                    // Only convolutions split by columns (see columnTasks).
+                    guard !rows.isEmpty, var g = step.geometry else { return }
+                    mk_im2col_i8_widen(&g, step.input + job.image * g.h * g.w * g.c, rows.lowerBound, rows.upperBound,
+                                       step.inputZeroPoint, job.scratch + rows.lowerBound * step.rowLength,
+                                       step.rowLength)
+                }
+                pool.run(tasks: tasks, context: job) { context, task in
+                    let job = context!.assumingMemoryBound(to: Int8ColumnJob.self).pointee
+                    let columns = ParallelGemm.chunk(task, of: job.tasks, count: job.step.outputs,
+                                                     granule: Int8GemmStep.panel)
+                    job.step.run(image: job.image, columns: columns, left: job.scratch)
+                }
+            }
+        }
+    }
+}
+
+/// What the tasks of a column-split int8 GEMM share.
+private struct Int8ColumnJob {
+    let step: Int8GemmStep
+    let scratch: UnsafeMutablePointer<Int16>
+    var image: Int
+    /// Tasks of the GEMM (column ranges) and of the widening pass (row ranges).
+    let tasks: Int
+    let widenTasks: Int
 }

@@ -3,12 +3,14 @@ extension ParallelGemm {
     /// each task streams the whole packed weight again, which pays only over enough rows.
     static let minimumRowsPerExtraTask = 96
 
-    /// Tasks for a row-split GEMM step on `threads` threads: up to 4 per thread while each keeps
-    /// `minimumRowsPerExtraTask` rows, and never fewer than one per thread. With tasks claimed
-    /// dynamically, a thread the scheduler runs late (a loaded machine) then leaves its share to
-    /// the others instead of holding up the step with half of it.
-    static func taskCount(rows: Int, threads: Int) -> Int {
-        max(threads, min(threads * 4, rows / minimumRowsPerExtraTask))
+    /// Tasks for a row-split GEMM step on `threads` threads: up to 4 per thread (2 when the
+    /// weight, which every task streams, passes 256 KB) while each keeps `minimumRowsPerExtraTask`
+    /// rows, and never fewer than one per thread. With tasks claimed dynamically, a thread the
+    /// scheduler runs late (a loaded machine) then leaves its share to the others instead of
+    /// holding up the step with half of it.
+    static func taskCount(rows: Int, threads: Int, weightBytes: Int) -> Int {
+        let perThread = weightBytes <= 256 * 1024 ? 4 : 2
+        return max(threads, min(threads * perThread, rows / minimumRowsPerExtraTask))
     }
 
     /// A GEMM's multiply-adds weighed for the pool's minimum work: with fewer rows than a
