@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "ModelKitTestSupport", path: "Tests/ModelKitTestSupport"),
         .testTarget(name: "ModelKitCoreTests", dependencies: ["ModelKitCore"]),
         .testTarget(name: "ModelKitFormatTests", dependencies: ["ModelKitTestSupport", "ModelKitFormat", "ModelKitRuntime"]),
-        .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitTestSupport", "ModelKitRuntime", "ModelKitFormat"]),
+        .testTarget(name: "ModelKitRuntimeTests", dependencies: ["ModelKitTestSupport", "ModelKitRuntime", "ModelKitFormat", "CAVX512Model"]),
         .testTarget(name: "ModelKitDataTests", dependencies: ["ModelKitData"]),
         .testTarget(name: "ModelKitCLITests", dependencies: ["ModelKitTestSupport", "ModelKitCLI", "ModelKitFormat", "ModelKitData"]),
         .testTarget(name: "ModelKitONNXTests", dependencies: ["ModelKitONNX", "ModelKitRuntime"]),
@@ -102,6 +102,9 @@ let package = Package(
         .testTarget(name: "ModelKitCTests", dependencies: ["ModelKitTestSupport", "ModelKitC", "CModelKitAPI", "ModelKitData", "CAllocationCounter"]),
         // Test support: counts heap allocations by interposing malloc & co. (glibc).
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        // Test support: the AVX-512 VNNI int8 GEMM's source on scalar models of its intrinsics.
+        .target(name: "CAVX512Model", dependencies: ["CModelKitKernels"], path: "Tests/CAVX512Model",
+                cSettings: [.headerSearchPath(".")]),
         .testTarget(name: "ModelKitRuntimeParallelTests",
                     dependencies: ["ModelKitTestSupport", "ModelKitRuntime", "ModelKitFormat", "ModelKitCore", "CAllocationCounter"]),
         .testTarget(name: "ModelKitONNXExportTests",

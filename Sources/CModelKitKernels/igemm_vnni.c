@@ -7,10 +7,17 @@
 // mask registers for the tails, so the results are identical to the portable path's.
 #include "igemm_vnni.h"
 
-#include <immintrin.h>
 #include <string.h>
 
+#ifdef MK_AVX512_INTRINSICS_MODEL
+// Tests compile this file with scalar models of the intrinsics (Tests/CAVX512Model), so the path
+// runs, and is checked against the portable one, on CPUs without AVX-512.
+#include "avx512_intrinsics_model.h"
+#define VNNI_TARGET
+#else
+#include <immintrin.h>
 #define VNNI_TARGET __attribute__((target("avx512f,avx512vnni")))
+#endif
 
 enum { NR = 16, MR = 12 };
 

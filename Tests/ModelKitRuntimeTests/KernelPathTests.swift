@@ -1,3 +1,4 @@
+import CAVX512Model
 import CModelKitKernels
 import ModelKitCore
 @testable import ModelKitRuntime
@@ -249,8 +250,11 @@ struct KernelPathTests {
     }
 
     /// The packed int8 GEMM with fused requantization against the Swift reference arithmetic,
-    /// on multipliers below and above one (a left shift takes the scalar requantization).
-    @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 9), (13, 17, 577), (6, 1, 1), (676, 32, 9)])
+    /// on multipliers below and above one (a left shift takes the scalar requantization): every
+    /// path this CPU has, and the AVX-512 VNNI path's source on scalar models of its intrinsics
+    /// (its 12-row x 32-column tiles, partial panels and masked tails) on any CPU.
+    @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 9), (13, 17, 577), (6, 1, 1), (676, 32, 9),
+                      (25, 40, 31), (12, 32, 2), (37, 80, 100)])
     func packedInt8GemmIsExact(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         var random = Int8Random(seed: UInt64(m * 10_000 + n * 100 + k))
@@ -287,6 +291,20 @@ struct KernelPathTests {
                     }
                 }
                 #expect(c == expected, "path \(path) scale \(scale)")
+            }
+            // The VNNI path serves right shifts only (multipliers below one), like the AVX2 path.
+            if shifts.allSatisfy({ $0 <= 0 }) {
+                var c = [Int8](repeating: 99, count: m * n)
+                bias.withUnsafeBufferPointer { b in
+                    multiplierValues.withUnsafeBufferPointer { mv in
+                        shifts.withUnsafeBufferPointer { sv in
+                            var r = mk_requantization(bias: b.baseAddress, multiplier: mv.baseAddress, shift: sv.baseAddress,
+                                                      output_zero_point: zeroPoint, minimum: minimum, maximum: maximum)
+                            mk_igemm_requantize_vnni_model(m, n, k, rows, 2 * pairs, packed, &r, &c, n)
+                        }
+                    }
+                }
+                #expect(c == expected, "AVX-512 VNNI model, scale \(scale)")
             }
         }
     }
