@@ -279,31 +279,27 @@ struct KernelPathTests {
             var packed = [Int16](repeating: 99, count: mk_igemm_packed_b_count(n, k))
             mk_igemm_pack_b(n, k, weights, k, &packed)
             let multiplierValues = multipliers.map(\.multiplier), shifts = multipliers.map(\.shift)
-            for path in Self.paths {
+            /// The m x n codes `gemm` writes given the requantization parameters.
+            func output(_ gemm: (UnsafePointer<mk_requantization>, UnsafeMutablePointer<Int8>) -> Void) -> [Int8] {
                 var c = [Int8](repeating: 99, count: m * n)
                 bias.withUnsafeBufferPointer { b in
                     multiplierValues.withUnsafeBufferPointer { mv in
                         shifts.withUnsafeBufferPointer { sv in
                             var r = mk_requantization(bias: b.baseAddress, multiplier: mv.baseAddress, shift: sv.baseAddress,
                                                       output_zero_point: zeroPoint, minimum: minimum, maximum: maximum)
-                            mk_igemm_requantize_path(path, m, n, k, rows, 2 * pairs, packed, &r, &c, n)
+                            c.withUnsafeMutableBufferPointer { gemm(&r, $0.baseAddress!) }
                         }
                     }
                 }
+                return c
+            }
+            for path in Self.paths {
+                let c = output { mk_igemm_requantize_path(path, m, n, k, rows, 2 * pairs, packed, $0, $1, n) }
                 #expect(c == expected, "path \(path) scale \(scale)")
             }
             // The VNNI path serves right shifts only (multipliers below one), like the AVX2 path.
             if shifts.allSatisfy({ $0 <= 0 }) {
-                var c = [Int8](repeating: 99, count: m * n)
-                bias.withUnsafeBufferPointer { b in
-                    multiplierValues.withUnsafeBufferPointer { mv in
-                        shifts.withUnsafeBufferPointer { sv in
-                            var r = mk_requantization(bias: b.baseAddress, multiplier: mv.baseAddress, shift: sv.baseAddress,
-                                                      output_zero_point: zeroPoint, minimum: minimum, maximum: maximum)
-                            mk_igemm_requantize_vnni_model(m, n, k, rows, 2 * pairs, packed, &r, &c, n)
-                        }
-                    }
-                }
+                let c = output { mk_igemm_requantize_vnni_model(m, n, k, rows, 2 * pairs, packed, $0, $1, n) }
                 #expect(c == expected, "AVX-512 VNNI model, scale \(scale)")
             }
         }
@@ -343,11 +339,7 @@ struct KernelPathTests {
         b.graph.outputs = ["d"]
         var random = Int8Random(seed: 3)
         let input = Tensor(shape: [2, 14, 14, 3], floats: random.floats(2 * 14 * 14 * 3))
-        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
-        for threads in [1, 2, 3] {
-            let y = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
-            #expect(y.storage == reference.storage, "\(threads) threads")
-        }
+        try expectEveryThreadCountMatchesTheReference(b.graph, input)
     }
 
     /// The same where the convolutions have fewer rows (over the batch) than output channels, so
@@ -364,9 +356,14 @@ struct KernelPathTests {
         b.graph.outputs = ["c3"]
         var random = Int8Random(seed: 11)
         let input = Tensor(shape: [2, 9, 9, 8], floats: random.floats(2 * 9 * 9 * 8))
-        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
+        try expectEveryThreadCountMatchesTheReference(b.graph, input)
+    }
+
+    /// `graph` run split at every layer on 1, 2 and 3 threads equals the reference kernels' output.
+    private func expectEveryThreadCountMatchesTheReference(_ graph: Graph, _ input: Tensor) throws {
+        let reference = try Session(model: Model(graph: graph), options: SessionOptions(kernels: .reference)).run(input)
         for threads in [1, 2, 3] {
-            let y = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
+            let y = try Session(model: Model(graph: graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
             #expect(y.storage == reference.storage, "\(threads) threads")
         }
     }
