@@ -117,27 +117,17 @@ struct FloatConv2DStep {
             mk_sgemm_packed_clamp(path, rows.count, outputs, depth, input + rows.lowerBound * c, c, weight,
                                   output + rows.lowerBound * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
         case .direct:
-            var row = rows.lowerBound
             var geometry = self.geometry
-            while row < rows.upperBound {
-                let image = row / pixels
-                let first = row - image * pixels
-                let last = min(pixels, rows.upperBound - image * pixels)
-                mk_conv_direct_f32(path, &geometry, input + image * h * w * c, first, last, outputs, weight, bias,
-                                   clamp.on, clamp.lo, clamp.hi, output + row * outputs)
-                row += last - first
+            ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: pixels) { image, run, row in
+                mk_conv_direct_f32(path, &geometry, input + image * h * w * c, run.lowerBound, run.upperBound, outputs,
+                                   weight, bias, clamp.on, clamp.lo, clamp.hi, output + row * outputs)
             }
         case .im2col:
-            var row = rows.lowerBound
             var geometry = self.geometry
-            while row < rows.upperBound {
-                let image = row / pixels
-                let first = row - image * pixels
-                let last = min(pixels, rows.upperBound - image * pixels, first + blockRows)
-                mk_im2col_f32(&geometry, input + image * h * w * c, first, last, 0, scratch)
-                mk_sgemm_packed_clamp(path, last - first, outputs, depth, scratch, depth, weight,
+            ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: blockRows) { image, run, row in
+                mk_im2col_f32(&geometry, input + image * h * w * c, run.lowerBound, run.upperBound, 0, scratch)
+                mk_sgemm_packed_clamp(path, run.count, outputs, depth, scratch, depth, weight,
                                       output + row * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
-                row += last - first
             }
         }
         if !clamp.fusesActivation {

@@ -64,17 +64,23 @@ struct Int8GemmStep {
                                                               maximum: r.maximum))
     }
 
+    /// The requantization parameters of output columns from `column` on.
+    private func requantization(fromColumn column: Int) -> mk_requantization {
+        var r = requantization
+        r.bias = r.bias.map { $0 + column }
+        r.multiplier = r.multiplier + column
+        r.shift = r.shift + column
+        return r
+    }
+
     /// Output rows `rows` and columns `columns` (from a multiple of the kernel's 16-column panel)
     /// of the flattened [batch × pixels, outputs] result, `rowsPerBlock` rows at a time.
     func run(rows: Range<Int>, columns: Range<Int>? = nil, scratch: UnsafeMutablePointer<Int16>) {
         let columns = columns ?? 0..<outputs
         guard !columns.isEmpty else { return }
         var row = rows.lowerBound
-        var r = requantization
         let first = columns.lowerBound
-        r.bias = r.bias.map { $0 + first }
-        r.multiplier = r.multiplier + first
-        r.shift = r.shift + first
+        var r = requantization(fromColumn: first)
         while row < rows.upperBound {
             var count = min(Int8GemmStep.rowsPerBlock, rows.upperBound - row)
             if var g = geometry {
@@ -96,11 +102,8 @@ struct Int8GemmStep {
     /// whose widened left matrix is `left`.
     func run(image: Int, columns: Range<Int>, left: UnsafePointer<Int16>) {
         guard !columns.isEmpty else { return }
-        var r = requantization
         let start = columns.lowerBound
-        r.bias = r.bias.map { $0 + start }
-        r.multiplier = r.multiplier + start
-        r.shift = r.shift + start
+        var r = requantization(fromColumn: start)
         // `rowsPerBlock` rows at a time, so a block of the left matrix stays in L2 across the
         // column panels (the kernel walks every row for each panel).
         var row = 0

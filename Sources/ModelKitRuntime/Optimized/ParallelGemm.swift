@@ -10,4 +10,20 @@ enum ParallelGemm {
         let upper = min(count, units * (task + 1) / parts * granule)
         return lower..<upper
     }
+
+    /// Walks rows `rows` of a flattened [batch × pixels, outputs] convolution result in runs that
+    /// stay inside one image and hold at most `maxRows` rows: `body(image, pixels of that image,
+    /// first flattened row)`.
+    @inline(__always)
+    static func forEachImageRun(_ rows: Range<Int>, pixels: Int, maxRows: Int,
+                                _ body: (_ image: Int, _ run: Range<Int>, _ row: Int) -> Void) {
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let image = row / pixels
+            let first = row - image * pixels
+            let last = min(pixels, rows.upperBound - image * pixels, first + maxRows)
+            body(image, first..<last, row)
+            row += last - first
+        }
+    }
 }
