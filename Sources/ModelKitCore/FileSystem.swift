@@ -58,31 +58,10 @@ public enum FileSystem {
 
     /// Reads a whole file, refusing files larger than `limit` bytes before allocating.
     public static func readFile(_ path: String, limit: Int = 1 << 32) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT { throw FileError.notFound(path: path) }
-            throw FileError.cannotOpen(path: path, reason: errorText(code))
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw FileError.readFailed(path: path, reason: errorText(errno)) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError.isDirectory(path: path) }
-        let size = Int(info.st_size)
-        guard size <= limit else { throw FileError.tooLarge(path: path, size: size, limit: limit) }
-        var offset = 0
+        let file = try ReadableFile(path: path, limit: limit)
         // Uninitialised: every byte kept is written by read(2), so zero-filling first is wasted work.
-        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            defer { initialized = offset }
-            while offset < size {
-                let count = read(fd, buffer.baseAddress! + offset, size - offset)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw FileError.readFailed(path: path, reason: errorText(errno))
-                }
-                if count == 0 { break }  // The file shrank while we read it.
-                offset += count
-            }
+        return try [UInt8](unsafeUninitializedCapacity: file.size) { buffer, initialized in
+            initialized = try file.read(at: 0, into: UnsafeMutableRawBufferPointer(buffer))
         }
     }
 
@@ -147,5 +126,60 @@ public enum FileSystem {
     public static func baseName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
+    }
+}
+
+/// A regular file open for reading, closed when the value goes away. Lets a reader place the
+/// bytes where it wants them (a loader reads a model's frame straight into its payload buffer).
+public struct ReadableFile: ~Copyable {
+    public let path: String
+    /// Size in bytes when opened.
+    public let size: Int
+    private let descriptor: Int32
+
+    /// Opens `path`, refusing directories and files larger than `limit` bytes.
+    public init(path: String, limit: Int = 1 << 32) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT { throw FileError.notFound(path: path) }
+            throw FileError.cannotOpen(path: path, reason: FileSystem.errorText(code))
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw FileError.readFailed(path: path, reason: FileSystem.errorText(code))
+        }
+        let size = Int(info.st_size)
+        guard (info.st_mode & S_IFMT) != S_IFDIR else {
+            close(fd)
+            throw FileError.isDirectory(path: path)
+        }
+        guard size <= limit else {
+            close(fd)
+            throw FileError.tooLarge(path: path, size: size, limit: limit)
+        }
+        self.path = path
+        self.size = size
+        descriptor = fd
+    }
+
+    deinit { close(descriptor) }
+
+    /// Reads from byte `offset` until `buffer` is full or the file ends (it may have shrunk since
+    /// it was opened); returns the number of bytes read.
+    public func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileError.readFailed(path: path, reason: FileSystem.errorText(errno))
+            }
+            if count == 0 { break }
+            done += count
+        }
+        return done
     }
 }

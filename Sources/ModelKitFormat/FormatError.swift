@@ -35,6 +35,8 @@ public enum FormatError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The header declares a payload larger than `Limits.maxPayloadBytes`.
     case payloadTooLarge(declared: UInt64, limit: Int)
     /// The zstd frame ends before its last block or checksum.
+    /// The buffer for a payload of this many bytes could not be allocated.
+    case outOfMemory(bytes: Int)
     case truncatedFrame(reason: String)
     /// The bytes after the header are not a well-formed zstd frame.
     case corruptFrame(reason: String)
@@ -95,6 +97,8 @@ public enum FormatError: Error, Hashable, Sendable, CustomStringConvertible {
                 + "in format \(ContainerHeader.currentVersion); written by a newer modelkit?"
         case .payloadTooLarge(let declared, let limit):
             return "header (bytes 16-23) declares a payload of \(declared) bytes, more than the limit of \(limit)"
+        case .outOfMemory(let bytes):
+            return "cannot allocate \(bytes) bytes to decompress the payload into"
         case .truncatedFrame(let reason):
             return "zstd frame at byte \(ContainerHeader.size) is truncated: \(reason)"
         case .corruptFrame(let reason):

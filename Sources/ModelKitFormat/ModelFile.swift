@@ -86,11 +86,49 @@ public enum ModelFile {
     }
 
     public static func read(path: String, limits: Limits = .default) throws -> Model {
-        try decode(try readBytes(path, limits: limits), limits: limits)
+        try readWithInfo(path: path, limits: limits).model
     }
 
+    /// Reads, decompresses and fully verifies a file, as `decodeWithInfo` does for its bytes. The
+    /// payload buffer is released once protobuf-c has unpacked it, before the tensors are built.
     public static func readWithInfo(path: String, limits: Limits = .default) throws -> (model: Model, info: ContainerInfo) {
-        try decodeWithInfo(try readBytes(path, limits: limits), limits: limits)
+        let (tree, info) = try withPayload(path: path, limits: limits) { payload, info in
+            (try UnpackedModelFile.unpack(payload), info)
+        }
+        let unpacked = UnpackedModelFile(owning: tree)
+        let model = try ProtoDecoder(limits: limits).model(unpacked.file.pointee)
+        _ = consume unpacked
+        try ModelValidator.validate(model, limits: limits)
+        return (model, info)
+    }
+
+    /// Calls `body` with the verified, decompressed payload of the file at `path`, valid only
+    /// during the call. One buffer serves: the frame is read into its end and decompressed in
+    /// place (see `PayloadBuffer`), so the file's bytes take no buffer of their own.
+    package static func withPayload<Result>(path: String, limits: Limits = .default,
+                                            _ body: (UnsafeRawBufferPointer, ContainerInfo) throws -> Result) throws -> Result {
+        do {
+            let file = try ReadableFile(path: path, limit: fileLimit(limits))
+            var head = [UInt8](repeating: 0, count: min(file.size, ContainerHeader.size))
+            let headCount = try head.withUnsafeMutableBytes { try file.read(at: 0, into: $0) }
+            head.removeLast(head.count - headCount)
+            let header = try head.withUnsafeBytes { try ContainerHeader.parse($0, limits: limits) }
+            let payloadSize = Int(header.payloadSize)  // parse checked it against the limit
+            let frameSpaceSize = file.size - ContainerHeader.size
+            let buffer = try PayloadBuffer(payloadSize: payloadSize, frameSize: frameSpaceSize)
+            let frameSpace = buffer.frame(size: frameSpaceSize)
+            // The file may have shrunk since it was opened: then the frame is what was read.
+            let frameCount = try file.read(at: ContainerHeader.size, into: frameSpace)
+            let frame = UnsafeRawBufferPointer(rebasing: frameSpace[..<frameCount])
+            let frameSize = try ZstdFrame.check(frame, header: header)
+            let payload = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[..<payloadSize])
+            try ZstdFrame.decompress(frame, into: payload, header: header)
+            let info = ContainerInfo(version: header.version, payloadBytes: payloadSize, frameBytes: frameSize,
+                                     fileBytes: ContainerHeader.size + frameCount)
+            return try body(UnsafeRawBufferPointer(payload), info)
+        } catch let error as FileError {
+            throw FormatError.io(error)
+        }
     }
 
     /// Encodes `model` and writes it atomically (temporary file, fsync, rename): readers see the
@@ -106,12 +144,16 @@ public enum ModelFile {
     }
 
     /// A file can be no larger than the header plus zstd's bound for the largest payload.
-    static func readBytes(_ path: String, limits: Limits) throws -> [UInt8] {
+    static func fileLimit(_ limits: Limits) -> Int {
         let payloadLimit = limits.maxPayloadBytes
         let slack = payloadLimit / 128 + (1 << 17)
         let (sum, overflow) = payloadLimit.addingReportingOverflow(slack + ContainerHeader.size)
+        return overflow ? Int.max : sum
+    }
+
+    static func readBytes(_ path: String, limits: Limits) throws -> [UInt8] {
         do {
-            return try FileSystem.readFile(path, limit: overflow ? Int.max : sum)
+            return try FileSystem.readFile(path, limit: fileLimit(limits))
         } catch let error as FileError {
             throw FormatError.io(error)
         }

@@ -10,17 +10,13 @@ struct ProtoDecoder {
     /// Unpacks and maps `payload`. The payload array is consumed: protobuf-c copies what it keeps,
     /// so the payload can be released before the Swift arrays are built, lowering peak memory.
     static func decode(_ payload: consuming [UInt8], limits: Limits) throws -> Model {
-        let size = payload.count
-        let unpacked = payload.withUnsafeBufferPointer { buffer -> UnsafeMutablePointer<Modelkit__V1__ModelFile>? in
-            guard let base = buffer.baseAddress else { return nil }
-            return modelkit__v1__model_file__unpack(nil, buffer.count, base)
-        }
+        let pointer = try payload.withUnsafeBytes { try UnpackedModelFile.unpack($0) }
         payload = []
-        guard let file = unpacked else { throw FormatError.invalidProtobuf(size: size) }
-        defer { modelkit__v1__model_file__free_unpacked(file, nil) }
-        return try ProtoDecoder(limits: limits).model(file.pointee)
+        let unpacked = UnpackedModelFile(owning: pointer)
+        return try ProtoDecoder(limits: limits).model(unpacked.file.pointee)
     }
 
+    // MARK: Helpers
     // MARK: Helpers
 
     /// The elements of a repeated scalar field.
@@ -349,4 +345,30 @@ struct ProtoDecoder {
         return Model(kind: kind, graph: try self.graph(graph), metadata: try metadata(file.metadata),
                      training: try file.training.map { try trainingState($0.pointee) })
     }
+}
+
+/// The protobuf-c message tree of a payload, freed with this value. protobuf-c copies every field
+/// it keeps, so the payload's buffer may be released as soon as this exists.
+struct UnpackedModelFile: ~Copyable {
+    let file: UnsafeMutablePointer<Modelkit__V1__ModelFile>
+
+    init(_ payload: UnsafeRawBufferPointer) throws {
+        file = try UnpackedModelFile.unpack(payload)
+    }
+
+    /// Takes ownership of a tree from `unpack`.
+    init(owning file: UnsafeMutablePointer<Modelkit__V1__ModelFile>) {
+        self.file = file
+    }
+
+    /// The message tree of `payload`; the caller frees it (`init(owning:)` does).
+    static func unpack(_ payload: UnsafeRawBufferPointer) throws -> UnsafeMutablePointer<Modelkit__V1__ModelFile> {
+        guard let base = payload.baseAddress,
+              let file = modelkit__v1__model_file__unpack(nil, payload.count, base.assumingMemoryBound(to: UInt8.self)) else {
+            throw FormatError.invalidProtobuf(size: payload.count)
+        }
+        return file
+    }
+
+    deinit { modelkit__v1__model_file__free_unpacked(file, nil) }
 }

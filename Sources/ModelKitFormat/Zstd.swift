@@ -86,13 +86,29 @@ package enum ZstdFrame {
         guard let size = Int(exactly: header.payloadSize) else {
             throw FormatError.payloadTooLarge(declared: header.payloadSize, limit: Int.max)
         }
-        guard let context = ZSTD_createDCtx() else { throw FormatError.corruptFrame(reason: "out of memory") }
-        defer { ZSTD_freeDCtx(context) }
-        var result = 0
+        var failure: Error?
         let payload = [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buffer, initialized in
-            result = ZSTD_decompressDCtx(context, buffer.baseAddress, size, frame.baseAddress, frame.count)
-            initialized = ZSTD_isError(result) != 0 ? 0 : min(result, size)
+            do {
+                try decompress(frame, into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<size]),
+                               header: header)
+                initialized = size
+            } catch {
+                failure = error
+                initialized = 0
+            }
         }
+        if let failure { throw failure }
+        return payload
+    }
+
+    /// Decompresses a frame already accepted by `check` into `payload` (exactly `header.payloadSize`
+    /// bytes), verifying the content checksum. The frame may lie inside the buffer that `payload`
+    /// starts, as `PayloadBuffer` places it for in-place decompression.
+    static func decompress(_ frame: UnsafeRawBufferPointer, into payload: UnsafeMutableRawBufferPointer,
+                           header: ContainerHeader) throws {
+        guard let context = ZSTD_createDCtx() else { throw FormatError.outOfMemory(bytes: payload.count) }
+        defer { ZSTD_freeDCtx(context) }
+        let result = ZSTD_decompressDCtx(context, payload.baseAddress, payload.count, frame.baseAddress, frame.count)
         if ZSTD_isError(result) != 0 {
             switch ZSTD_getErrorCode(result) {
             case ZSTD_error_checksum_wrong: throw FormatError.checksumMismatch
@@ -100,7 +116,6 @@ package enum ZstdFrame {
             default: throw FormatError.corruptFrame(reason: errorName(result))
             }
         }
-        guard result == size else { throw FormatError.payloadSizeMismatch(header: header.payloadSize, frame: UInt64(result)) }
-        return payload
+        guard result == payload.count else { throw FormatError.payloadSizeMismatch(header: header.payloadSize, frame: UInt64(result)) }
     }
 }

@@ -42,35 +42,41 @@ struct ExecutionStep {
     var output: MutableTensorView?
 }
 
-/// Owns 64-byte-aligned copies of the graph's constants (float32, int8 or int32). Allocated once
-/// per session; the pointers stay valid (and the contents unchanged) until the session is released.
+/// The graph's constants (float32, int8 or int32) as raw buffers for the steps. A store holds
+/// each tensor's element array without copying it: the array is never mutated through the store,
+/// so its storage neither moves nor is freed while the store lives, and the pointers stay valid
+/// (and the contents unchanged) until the session is released. Weights used to be copied here
+/// into aligned blocks: a fourth copy of every weight on a cold load, each page of it a page fault.
+/// The kernels read constants with unaligned loads, so array alignment (16 bytes) serves.
 final class ConstantStore {
     private(set) var buffers: [UnsafeMutableRawBufferPointer] = []
     private(set) var byteCount = 0
+    /// Keeps the arrays `buffers` point into alive.
+    private var storages: [TensorStorage] = []
+    /// What an empty tensor points at: a valid address no step reads.
+    private let emptyBlock = UnsafeMutableRawPointer.allocate(byteCount: MemoryPlanner.alignment,
+                                                              alignment: MemoryPlanner.alignment)
 
     func add(_ storage: TensorStorage) -> Int {
-        func copy(_ bytes: UnsafeRawBufferPointer) {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, MemoryPlanner.alignment),
-                                                                alignment: MemoryPlanner.alignment)
-            buffer.copyMemory(from: bytes)
-            if bytes.count < buffer.count {  // Only an empty tensor's minimum-size block has a tail.
-                UnsafeMutableRawBufferPointer(rebasing: buffer[bytes.count...]).initializeMemory(as: UInt8.self, repeating: 0)
+        func keep(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, bytes.count > 0 else {
+                buffers.append(UnsafeMutableRawBufferPointer(start: emptyBlock, count: 0))
+                return
             }
-            buffers.append(buffer)
+            buffers.append(UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(mutating: base), count: bytes.count))
             byteCount += bytes.count
         }
+        storages.append(storage)
         switch storage {
-        case .float32(let values): values.withUnsafeBytes(copy)
-        case .int8(let values): values.withUnsafeBytes(copy)
-        case .uint8(let values): values.withUnsafeBytes(copy)
-        case .int32(let values): values.withUnsafeBytes(copy)
+        case .float32(let values): values.withUnsafeBytes(keep)
+        case .int8(let values): values.withUnsafeBytes(keep)
+        case .uint8(let values): values.withUnsafeBytes(keep)
+        case .int32(let values): values.withUnsafeBytes(keep)
         }
         return buffers.count - 1
     }
 
-    deinit {
-        for buffer in buffers { buffer.deallocate() }
-    }
+    deinit { emptyBlock.deallocate() }
 }
 
 /// The arena: one aligned block holding every intermediate tensor.

@@ -81,6 +81,25 @@ struct SessionTests {
         #expect(first == again)
     }
 
+    /// The session's constants are the model's own arrays, not copies: a caller changing its copy
+    /// of the model (copy on write) must not reach them, also when a new batch size re-packs them.
+    @Test func constantsAreUnchangedWhenTheCallersModelChanges() throws {
+        var model = smallConvNet()
+        let session = try Session(model: model)
+        let reference = try Session(model: smallConvNet())
+        var random = SplitMix64(seed: 11)
+        let batch = Tensor(shape: [3, 6, 6, 2], floats: random.floats(3 * 72))
+        var weight = model.graph.initializers["dense.w"]!
+        if case .float32(var values) = weight.storage {
+            for index in values.indices { values[index] = 1000 }
+            weight.storage = .float32(values)
+        }
+        model.graph.initializers["dense.w"] = weight
+        model.graph.initializers["conv.b"] = Tensor(shape: [4], floats: [5, 5, 5, 5])
+        #expect(try session.run(batch) == (try reference.run(batch)))
+        #expect(session.constantBytes == (72 + 4 + 180 + 5) * MemoryLayout<Float>.stride)
+    }
+
     @Test func flattenCostsNoKernelCall() throws {
         let session = try Session(model: smallConvNet())
         #expect(session.stepCount == 4)
