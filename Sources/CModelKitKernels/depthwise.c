@@ -164,19 +164,24 @@ static void depthwise_row_avx2(const mk_depthwise_geometry *g, long image, long 
     float *row = y + (image * g->oh + oy) * g->ow * c;
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     long first = g->ow, last = g->ow;
+    // The window rows [ky0, ky1) inside the image: all of them away from the top and bottom edges,
+    // fewer on the first and last output rows, which the 4-pixel kernel serves too with the
+    // taps of those rows only (contiguous in weight order).
     long tap_offsets[MAX_FAST_TAPS];
-    const long taps = g->kh * g->kw;
-    if (ky0 == 0 && ky1 == g->kh && c % 16 == 0 && taps <= MAX_FAST_TAPS) {
+    const long first_tap = ky0 * g->kw, row_taps = (ky1 - ky0) * g->kw;
+    if (ky1 > ky0 && c % 16 == 0 && g->kh * g->kw <= MAX_FAST_TAPS) {
         interior_columns(g, &first, &last);
         window_offsets(g, tap_offsets);
+        for (long t = 0; t < row_taps; t++) tap_offsets[t] = tap_offsets[first_tap + t] - tap_offsets[first_tap];
     }
     long ox = 0;
     for (; ox < first; ox++)
         depthwise_pixel_avx2(g, source, oy, ox, ky0, ky1, weight, bias, vlo, vhi, row + ox * c);
-    const long top = (oy * g->stride_h - g->pad_top) * g->w;
+    // The first valid row of the window, as an offset (the window's first row may be padding).
+    const long top = (oy * g->stride_h - g->pad_top + ky0 * g->dilation_h) * g->w;
     for (; ox + 4 <= last; ox += 4)
-        depthwise_interior4_avx2(source + (top + ox * g->stride_w - g->pad_left) * c, g->stride_w * c, tap_offsets, taps,
-                                 weight, bias, c, vlo, vhi, row + ox * c);
+        depthwise_interior4_avx2(source + (top + ox * g->stride_w - g->pad_left) * c, g->stride_w * c, tap_offsets, row_taps,
+                                 weight + first_tap * c, bias, c, vlo, vhi, row + ox * c);
     for (; ox < g->ow; ox++)
         depthwise_pixel_avx2(g, source, oy, ox, ky0, ky1, weight, bias, vlo, vhi, row + ox * c);
 }

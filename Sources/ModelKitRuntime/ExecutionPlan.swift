@@ -22,6 +22,8 @@ enum StepKernel {
     case depthwiseConv2D(DepthwiseConv2D)
     /// A float Add of two same-shaped inputs.
     case sameShapeAdd(SameShapeAdd)
+    /// Float GlobalAveragePool with sequential reads.
+    case globalAveragePool(GlobalAveragePoolStep)
     /// An int8 kernel, or a quantize/dequantize between float and int8.
     case int8(Int8Step)
 }
@@ -257,6 +259,8 @@ final class ExecutionPlan {
                                               threads: pool?.threadCount ?? 1) {
                         kernel = .sameShapeAdd(add)
                     }
+                case .globalAveragePool:
+                    kernel = .globalAveragePool(GlobalAveragePoolStep(input: inputs[0]!, output: outputView))
                 default:
                     break
                 }
@@ -329,6 +333,8 @@ final class ExecutionPlan {
             depthwise.run(pool: pool)
         case .sameShapeAdd(let add):
             add.run(pool: pool)
+        case .globalAveragePool(let average):
+            average.run()
         case .int8(let work):
             work.run(pool: pool)
         }

@@ -64,6 +64,7 @@ extension StepKernel {
         case .int8Gemm(let gemm): return gemm.geometry == nil ? "int8 gemm" : "int8 im2col gemm"
         case .depthwiseConv2D: return "depthwise"
         case .sameShapeAdd: return "add"
+        case .globalAveragePool: return "average pool"
         case .int8(let step): return step.kernelName
         }
     }

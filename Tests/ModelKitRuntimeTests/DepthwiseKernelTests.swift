@@ -37,6 +37,11 @@ struct DepthwiseKernelTests {
         Case(input: [1, 9, 13, 16], kernel: (3, 3), attributes: Conv2DAttributes(dilations: (2, 2), padding: .same, groups: 16)),
         Case(input: [1, 6, 12, 32], kernel: (2, 2), attributes: Conv2DAttributes(padding: .valid, groups: 32, activation: .relu)),
         Case(input: [1, 8, 11, 16], kernel: (1, 5), attributes: Conv2DAttributes(strides: (1, 3), padding: .same, groups: 16)),
+        // Top and bottom output rows whose windows lose one or two rows to the padding (the float
+        // 4-pixel kernel on the remaining window rows), with dilation.
+        Case(input: [1, 7, 12, 32], kernel: (5, 3), attributes: Conv2DAttributes(dilations: (2, 1),
+                                                                                padding: .explicit(top: 4, left: 1, bottom: 3, right: 1),
+                                                                                groups: 32, activation: .relu6)),
         // A window larger than the padded image on one side: rows with no valid taps at all.
         Case(input: [1, 2, 3, 12], kernel: (3, 3), attributes: Conv2DAttributes(padding: .explicit(top: 3, left: 1, bottom: 3, right: 1),
                                                                                groups: 12)),
@@ -93,8 +98,10 @@ struct DepthwiseKernelTests {
         let inputShape = Shape(c.input)
         let activation: FusedActivation = if case .leakyRelu = c.attributes.activation { .none } else { c.attributes.activation }
         // 0.2: multipliers well below 1 (the vector requantization) with codes spread over the
-        // range; 0.0003: some multipliers above 1 (a left shift: the scalar requantization).
-        for outputScale: Float in [0.2, 0.0003] {
+        // range; 0.0015: multipliers still below 1 but sums far beyond int16 after requantizing
+        // (the interior kernel saturates through int16 before clamping); 0.0003: some
+        // multipliers above 1 (a left shift: the scalar requantization).
+        for outputScale: Float in [0.2, 0.0015, 0.0003] {
         let requantization = Requantization(inputScale: 0.05, weightScales: scales, outputScale: outputScale, outputZeroPoint: 3,
                                             activation: activation)
         var expected = [Int8](repeating: 0, count: output.elementCount!)

@@ -215,4 +215,30 @@ struct RowGemmKernelTests {
             }
         }
     }
+
+    /// A Dense too large for the row GEMM's weight limit still takes it below the blocked GEMM's
+    /// 6-row tile (batch 1 and 5), and the blocked GEMM from 6 rows on; every choice matches the
+    /// reference at 1 and 2 threads.
+    @Test func largeDenseTakesTheRowGemmAtSmallBatches() throws {
+        var random = SplitMix64(seed: 41)
+        let (depth, outputs) = (700, 300)
+        #expect(depth * outputs > FloatDenseStep.rowGemmWeightLimit)
+        let graph = Graph(
+            inputs: [ValueInfo(name: "x", shape: [-1, depth])], outputs: ["y"],
+            nodes: [Node(name: "d", operation: .dense(activation: .relu), inputs: ["x", "w", "b"], outputs: ["y"])],
+            initializers: ["w": Tensor(shape: [outputs, depth], floats: random.floats(outputs * depth, scale: 0.04)),
+                           "b": Tensor(shape: [outputs], floats: random.floats(outputs))])
+        let model = Model(graph: graph)
+        for (batch, kernel) in [(1, "row gemm"), (5, "row gemm"), (6, "gemm")] {
+            let input = Tensor(shape: [batch, depth], floats: random.floats(batch * depth))
+            let reference = try Session(model: model, options: SessionOptions(kernels: .reference)).run(input).floats!
+            for threads in [1, 2] {
+                let session = try Session(model: model, options: .splittingEveryLayer(threads: threads))
+                let y = try session.run(input).floats!
+                let worst = zip(y, reference).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 1
+                #expect(worst <= 1e-5, "batch \(batch) threads \(threads): \(worst)")
+                #expect(session.profile.map(\.kernel) == [kernel], "batch \(batch)")
+            }
+        }
+    }
 }
