@@ -4,8 +4,11 @@ import ModelKitCore
 /// An int8 Conv2D (groups == 1) or Dense prepared at plan time: the weight packed once as int16
 /// pairs, the per-channel multipliers and shifts in flat arrays, and the requantization fused into
 /// the GEMM (`mk_igemm_requantize`). The left matrix is the input minus its zero point as int16
-/// (im2col rows for a convolution), built per thread in scratch. Bit-exact with
-/// `Int8ReferenceKernels`; runs on raw pointers, so it allocates and retains nothing.
+/// (im2col rows for a convolution), built per thread in scratch. A convolution whose widened,
+/// padded image is small (a small CNN's layers) runs direct instead (`mk_conv_s8_direct`): only
+/// the input rows a task needs are widened, and each window is read in place, with no im2col
+/// copy (9x the input for a 3x3 kernel). Bit-exact with `Int8ReferenceKernels`; runs on raw
+/// pointers, so it allocates and retains nothing.
 struct Int8GemmStep {
     let input: UnsafePointer<Int8>
     let inputZeroPoint: Int32
@@ -19,6 +22,9 @@ struct Int8GemmStep {
     let rowLength: Int
     let weight: UnsafePointer<Int16>
     var requantization: mk_requantization
+    /// Whether the convolution runs direct; then `weight` is packed for its window walk and
+    /// `rowLength` is the int16 values per output channel of that packing.
+    let direct: Bool
 
     var pixels: Int { geometry.map { $0.oh * $0.ow } ?? 1 }
     var work: Int { batch * pixels * outputs * depth }
@@ -26,7 +32,13 @@ struct Int8GemmStep {
     static let rowsPerBlock = 60
     /// int16 scratch values one thread needs: a block of rows, or a whole image's rows when the
     /// step may split by columns (they then share one thread's block; see `columnTasks`).
-    var scratchCount: Int { max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength }
+    var scratchCount: Int {
+        if direct, var g = geometry { return mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) }
+        return max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength
+    }
+    /// int16 values up to which a widened padded image runs direct (64 KB: it stays in L2 with
+    /// the weight panels, and a thread's scratch stays small).
+    static let directImageLimit = 32 * 1024
 
     static func make(input: Int8View, weight: UnsafePointer<Int8>, weightShape: Shape, bias: UnsafePointer<Int32>?,
                      requantization r: Requantization, convolution: Conv2DAttributes?, output: MutableInt8View,
@@ -44,12 +56,22 @@ struct Int8GemmStep {
                                         dw: a.dilationW, pad_top: pad.top, pad_left: pad.left,
                                         oh: output.shape[1], ow: output.shape[2])
         }
-        let packedCount = mk_igemm_packed_b_count(o, depth)
+        let direct = geometry.map { g in
+            var g = g
+            return mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) <= Int8GemmStep.directImageLimit
+        } ?? false
+        var walk = geometry ?? mk_conv_geometry()
+        let rowLength = direct ? 2 * mk_conv_s8_direct_pairs(&walk) : 2 * mk_igemm_depth_pairs(depth)
+        let packedCount = direct ? mk_conv_s8_direct_packed_count(&walk, o) : mk_igemm_packed_b_count(o, depth)
         // One block: packed weight, then multipliers and shifts.
         let buffer = PlanBuffer(bytes: packedCount * 2 + 2 * o * 4 + 64)
         buffers.append(buffer)
         let packed = buffer.base.assumingMemoryBound(to: Int16.self)
-        mk_igemm_pack_b(o, depth, weight, depth, packed)
+        if direct {
+            mk_conv_s8_direct_pack(&walk, o, weight, packed)
+        } else {
+            mk_igemm_pack_b(o, depth, weight, depth, packed)
+        }
         let multipliers = (buffer.base + (packedCount * 2 + 3) / 4 * 4).assumingMemoryBound(to: Int32.self)
         let shifts = multipliers + o
         for channel in 0..<o {
@@ -57,11 +79,12 @@ struct Int8GemmStep {
             shifts[channel] = r.multipliers[channel].shift
         }
         return Int8GemmStep(input: input.data, inputZeroPoint: input.zeroPoint, output: output.data, batch: input.shape[0],
-                            geometry: geometry, outputs: o, depth: depth, rowLength: 2 * mk_igemm_depth_pairs(depth),
+                            geometry: geometry, outputs: o, depth: depth, rowLength: rowLength,
                             weight: UnsafePointer(packed),
                             requantization: mk_requantization(bias: bias, multiplier: multipliers, shift: shifts,
                                                               output_zero_point: r.outputZeroPoint, minimum: r.minimum,
-                                                              maximum: r.maximum))
+                                                              maximum: r.maximum),
+                            direct: direct)
     }
 
     /// The requantization parameters of output columns from `column` on.
@@ -78,9 +101,13 @@ struct Int8GemmStep {
     func run(rows: Range<Int>, columns: Range<Int>? = nil, scratch: UnsafeMutablePointer<Int16>) {
         let columns = columns ?? 0..<outputs
         guard !columns.isEmpty else { return }
-        var row = rows.lowerBound
         let first = columns.lowerBound
         var r = requantization(fromColumn: first)
+        if direct, var g = geometry {
+            runDirect(rows: rows, columns: columns, geometry: &g, requantization: &r, scratch: scratch)
+            return
+        }
+        var row = rows.lowerBound
         while row < rows.upperBound {
             var count = min(Int8GemmStep.rowsPerBlock, rows.upperBound - row)
             if var g = geometry {
@@ -95,6 +122,25 @@ struct Int8GemmStep {
             mk_igemm_requantize(count, columns.count, depth, scratch, rowLength, weight + first * rowLength, &r,
                                 output + row * outputs + first, outputs)
             row += count
+        }
+    }
+
+    /// The direct convolution of `rows`, per image: the padded input rows their windows cover
+    /// widened into `scratch`, then the pixels.
+    private func runDirect(rows: Range<Int>, columns: Range<Int>, geometry g: inout mk_conv_geometry,
+                           requantization r: inout mk_requantization, scratch: UnsafeMutablePointer<Int16>) {
+        let path = mk_kernels_active()
+        let first = columns.lowerBound
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let image = row / pixels
+            let (p0, p1) = (row - image * pixels, min(pixels, rows.upperBound - image * pixels))
+            let y0 = p0 / g.ow * g.sh
+            let y1 = (p1 - 1) / g.ow * g.sh + (g.kh - 1) * g.dh + 1
+            mk_conv_s8_direct_widen(path, &g, input + image * g.h * g.w * g.c, inputZeroPoint, y0, y1, scratch)
+            mk_conv_s8_direct(path, &g, scratch, y0, p0, p1, columns.count, weight + first * rowLength, &r,
+                              output + row * outputs + first, outputs)
+            row += p1 - p0
         }
     }
 
@@ -136,13 +182,17 @@ struct Int8GemmStep {
             run(rows: 0..<rows, scratch: scratch)
             return
         }
-        if rows < 16 {
-            // Too few rows to share out (a Dense at batch 1): each thread takes whole 16-column panels.
-            guard outputs >= 32 * pool.threadCount else {
+        let directColumnTasks = direct ? columnTasks(threads: pool.threadCount) : nil
+        if rows < 16 || directColumnTasks != nil {
+            // Too few rows to share out (a Dense at batch 1) or a direct convolution with more
+            // columns than rows: each thread takes whole 16-column panels of every row (a direct
+            // task widens its own input rows, so nothing is shared).
+            guard directColumnTasks != nil || outputs >= 32 * pool.threadCount else {
                 run(rows: 0..<rows, scratch: scratch)
                 return
             }
-            var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, tasks: pool.threadCount)
+            var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
+                       tasks: directColumnTasks ?? pool.threadCount)
             withUnsafeMutablePointer(to: &job) { job in
                 pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                     let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
