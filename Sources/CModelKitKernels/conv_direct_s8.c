@@ -123,21 +123,45 @@ static int8_t finish_one(int32_t acc, long j, const mk_requantization *r) {
     return (int8_t)value;
 }
 
+// Channel j's sum (bias included) over the window at x.
+static int32_t window_sum(const window_walk *w, const int16_t *x, const int16_t *packed, long pairs, long j,
+                          const mk_requantization *r) {
+    const int16_t *b = packed + (j / NR) * NR * 2 * pairs + (j % NR) * 2;
+    int32_t acc = r->bias != NULL ? r->bias[j] : 0;
+    for (long ky = 0; ky < w->kh; ky++)
+        for (long s = 0; s < w->segments; s++) {
+            const int16_t *a = x + ky * w->row_step + s * w->segment_step;
+            for (long t = 0; t < w->run_pairs; t++, b += 2 * NR)
+                acc += (int32_t)a[2 * t] * b[0] + (int32_t)a[2 * t + 1] * b[1];
+        }
+    return acc;
+}
+
 static void direct_portable(const window_walk *w, const int16_t *rows, long y0, long p0, long p1, long n,
                             const int16_t *packed, const mk_requantization *r, int8_t *out, long ldc) {
     const long pairs = w->kh * w->segments * w->run_pairs;
-    for (long p = p0; p < p1; p++) {
-        const int16_t *x = corner(w, rows, y0, p);
+    for (long p = p0; p < p1; p++)
+        for (long j = 0; j < n; j++)
+            out[(p - p0) * ldc + j] = finish_one(window_sum(w, corner(w, rows, y0, p), packed, pairs, j, r), j, r);
+}
+
+// The pooled form: the requantization is monotonic (non-decreasing), so the max of requantized
+// values is the requantized max of the sums; each window is requantized once.
+static void direct_maxpool_portable(const window_walk *w, const mk_pool_window *pool, const int16_t *rows, long y0,
+                                    long q0, long q1, long n, const int16_t *packed, const mk_requantization *r,
+                                    int8_t *out, long ldc) {
+    const long pairs = w->kh * w->segments * w->run_pairs;
+    for (long q = q0; q < q1; q++) {
+        const long py = q / pool->ow, px = q - py * pool->ow;
         for (long j = 0; j < n; j++) {
-            const int16_t *b = packed + (j / NR) * NR * 2 * pairs + (j % NR) * 2;
-            int32_t acc = r->bias != NULL ? r->bias[j] : 0;
-            for (long ky = 0; ky < w->kh; ky++)
-                for (long s = 0; s < w->segments; s++) {
-                    const int16_t *a = x + ky * w->row_step + s * w->segment_step;
-                    for (long t = 0; t < w->run_pairs; t++, b += 2 * NR)
-                        acc += (int32_t)a[2 * t] * b[0] + (int32_t)a[2 * t + 1] * b[1];
+            int32_t best = INT32_MIN;
+            for (long a = 0; a < pool->kh; a++)
+                for (long b = 0; b < pool->kw; b++) {
+                    const long p = (py * pool->sh + a) * w->ow + px * pool->sw + b;
+                    const int32_t sum = window_sum(w, corner(w, rows, y0, p), packed, pairs, j, r);
+                    best = sum > best ? sum : best;
                 }
-            out[(p - p0) * ldc + j] = finish_one(acc, j, r);
+            out[(q - q0) * ldc + j] = finish_one(best, j, r);
         }
     }
 }
@@ -166,7 +190,7 @@ typedef struct {
 // Named accumulators: an array of them was kept in memory across the run loop.
 __attribute__((target("avx2"), always_inline))
 static inline void tile_avx2(const long rows, const window_walk *w, const int16_t *const *x, const int16_t *panel,
-                             const tile_output *o, int8_t *c, long ldc, long cols) {
+                             const tile_output *o, int8_t *c, long ldc, long cols, __m256i *best, const long *slot) {
     // The sums start from the bias.
     const __m256i bias0 = o->bias[0], bias1 = o->bias[1];
     __m256i c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1;
@@ -189,11 +213,47 @@ static inline void tile_avx2(const long rows, const window_walk *w, const int16_
         }
     }
     const __m256i sums[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    if (best != NULL) {
+        // Pooling: each pixel's sums raise its window's running maximum instead.
+        for (long i = 0; i < rows; i++) {
+            __m256i *m = best + 2 * slot[i];
+            m[0] = _mm256_max_epi32(m[0], sums[i][0]);
+            m[1] = _mm256_max_epi32(m[1], sums[i][1]);
+        }
+        return;
+    }
     for (long i = 0; i < rows; i++)
         requant_store16(c + i * ldc, requant_lanes_apply(sums[i][0], &o->lanes[0]),
                         requant_lanes_apply(sums[i][1], &o->lanes[1]), o->lo, o->hi, cols);
 }
 #undef MADD_ROW
+
+__attribute__((target("avx2")))
+static void make_output(tile_output *o, const mk_requantization *r, long j0, long cols) {
+    int32_t bias[NR] = {0};
+    for (long j = 0; j < cols && r->bias != NULL; j++) bias[j] = r->bias[j0 + j];
+    for (int h = 0; h < 2; h++) {
+        o->bias[h] = _mm256_loadu_si256((const __m256i *)(bias + 8 * h));
+        const long count = cols - 8 * h;
+        requant_lanes_make(&o->lanes[h], r->multiplier + j0 + 8 * h, r->shift + j0 + 8 * h, r->output_zero_point,
+                           count < 0 ? 0 : count);
+    }
+    o->lo = _mm_set1_epi8((char)r->minimum), o->hi = _mm_set1_epi8((char)r->maximum);
+}
+
+// One tile of `count` (<= MR) pixels, rows a constant per call.
+__attribute__((target("avx2")))
+static void tile_any(long count, const window_walk *w, const int16_t *const *x, const int16_t *panel,
+                     const tile_output *o, int8_t *c, long ldc, long cols, __m256i *best, const long *slot) {
+    switch (count) {
+    case 6: tile_avx2(6, w, x, panel, o, c, ldc, cols, best, slot); break;
+    case 5: tile_avx2(5, w, x, panel, o, c, ldc, cols, best, slot); break;
+    case 4: tile_avx2(4, w, x, panel, o, c, ldc, cols, best, slot); break;
+    case 3: tile_avx2(3, w, x, panel, o, c, ldc, cols, best, slot); break;
+    case 2: tile_avx2(2, w, x, panel, o, c, ldc, cols, best, slot); break;
+    default: tile_avx2(1, w, x, panel, o, c, ldc, cols, best, slot); break;
+    }
+}
 
 __attribute__((target("avx2")))
 static void direct_avx2(const window_walk *w, const int16_t *rows, long y0, long p0, long p1, long n,
@@ -203,15 +263,7 @@ static void direct_avx2(const window_walk *w, const int16_t *rows, long y0, long
     for (long j0 = 0; j0 < n; j0 += NR) {
         const long cols = n - j0 < NR ? n - j0 : NR;
         tile_output o;
-        int32_t bias[NR] = {0};
-        for (long j = 0; j < cols && r->bias != NULL; j++) bias[j] = r->bias[j0 + j];
-        for (int h = 0; h < 2; h++) {
-            o.bias[h] = _mm256_loadu_si256((const __m256i *)(bias + 8 * h));
-            const long count = cols - 8 * h;
-            requant_lanes_make(&o.lanes[h], r->multiplier + j0 + 8 * h, r->shift + j0 + 8 * h, r->output_zero_point,
-                               count < 0 ? 0 : count);
-        }
-        o.lo = _mm_set1_epi8((char)r->minimum), o.hi = _mm_set1_epi8((char)r->maximum);
+        make_output(&o, r, j0, cols);
         const int16_t *panel = packed + j0 * 2 * pairs;
         long oy = p0 / w->ow, ox = p0 - oy * w->ow;
         for (long i0 = p0; i0 < p1; i0 += MR) {
@@ -223,13 +275,54 @@ static void direct_avx2(const window_walk *w, const int16_t *rows, long y0, long
             }
             int8_t *c = out + (i0 - p0) * ldc + j0;
             switch (count) {
-            case 6: tile_avx2(6, w, x, panel, &o, c, ldc, cols); break;
-            case 5: tile_avx2(5, w, x, panel, &o, c, ldc, cols); break;
-            case 4: tile_avx2(4, w, x, panel, &o, c, ldc, cols); break;
-            case 3: tile_avx2(3, w, x, panel, &o, c, ldc, cols); break;
-            case 2: tile_avx2(2, w, x, panel, &o, c, ldc, cols); break;
-            default: tile_avx2(1, w, x, panel, &o, c, ldc, cols); break;
+            case 6: tile_avx2(6, w, x, panel, &o, c, ldc, cols, NULL, NULL); break;
+            case 5: tile_avx2(5, w, x, panel, &o, c, ldc, cols, NULL, NULL); break;
+            case 4: tile_avx2(4, w, x, panel, &o, c, ldc, cols, NULL, NULL); break;
+            case 3: tile_avx2(3, w, x, panel, &o, c, ldc, cols, NULL, NULL); break;
+            case 2: tile_avx2(2, w, x, panel, &o, c, ldc, cols, NULL, NULL); break;
+            default: tile_avx2(1, w, x, panel, &o, c, ldc, cols, NULL, NULL); break;
             }
+        }
+    }
+}
+
+// Pooled pixels per pass: their running maxima (16 channels each) stay in L1.
+enum { POOLED = 16 };
+
+__attribute__((target("avx2")))
+static void direct_maxpool_avx2(const window_walk *w, const mk_pool_window *pool, const int16_t *rows, long y0,
+                                long q0, long q1, long n, const int16_t *packed, const mk_requantization *r,
+                                int8_t *out, long ldc) {
+    const long pairs = w->kh * w->segments * w->run_pairs;
+    __m256i best[2 * POOLED];
+    for (long j0 = 0; j0 < n; j0 += NR) {
+        const long cols = n - j0 < NR ? n - j0 : NR;
+        tile_output o;
+        make_output(&o, r, j0, cols);
+        const int16_t *panel = packed + j0 * 2 * pairs;
+        for (long c0 = q0; c0 < q1; c0 += POOLED) {
+            const long count = q1 - c0 < POOLED ? q1 - c0 : POOLED;
+            for (long k = 0; k < 2 * count; k++) best[k] = _mm256_set1_epi32(INT32_MIN);
+            // Tiles of any MR window cells, each cell's sums going to its pooled pixel's slot.
+            const int16_t *x[MR];
+            long slot[MR], filled = 0;
+            for (long q = c0; q < c0 + count; q++) {
+                const long py = q / pool->ow, px = q - py * pool->ow;
+                for (long a = 0; a < pool->kh; a++)
+                    for (long b = 0; b < pool->kw; b++) {
+                        const long oy = py * pool->sh + a, ox = px * pool->sw + b;
+                        x[filled] = rows + (oy * w->sh - y0) * w->pixel_row + ox * w->sw * w->c;
+                        slot[filled] = q - c0;
+                        if (++filled == MR) {
+                            tile_any(MR, w, x, panel, &o, NULL, 0, cols, best, slot);
+                            filled = 0;
+                        }
+                    }
+            }
+            if (filled > 0) tile_any(filled, w, x, panel, &o, NULL, 0, cols, best, slot);
+            for (long k = 0; k < count; k++)
+                requant_store16(out + (c0 + k - q0) * ldc + j0, requant_lanes_apply(best[2 * k], &o.lanes[0]),
+                                requant_lanes_apply(best[2 * k + 1], &o.lanes[1]), o.lo, o.hi, cols);
         }
     }
 }
@@ -249,4 +342,20 @@ void mk_conv_s8_direct(int path, const mk_conv_geometry *g, const int16_t *rows,
         direct_avx2(&w, rows, y0, p0, p1, n, packed, r, out, ldc);
     else
         direct_portable(&w, rows, y0, p0, p1, n, packed, r, out, ldc);
+}
+
+int mk_conv_s8_direct_maxpool_supported(const mk_conv_geometry *g, const mk_pool_window *pool) {
+    return pool->kh >= 1 && pool->kw >= 1 && pool->sh >= pool->kh && pool->sw >= pool->kw && pool->oh >= 1 &&
+           pool->ow >= 1 && (pool->oh - 1) * pool->sh + pool->kh <= g->oh && (pool->ow - 1) * pool->sw + pool->kw <= g->ow;
+}
+
+void mk_conv_s8_direct_maxpool(int path, const mk_conv_geometry *g, const mk_pool_window *pool, const int16_t *rows,
+                               long y0, long q0, long q1, long n, const int16_t *packed, const mk_requantization *r,
+                               int8_t *out, long ldc) {
+    if (q1 <= q0 || n <= 0) return;
+    const window_walk w = make_walk(g);
+    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2 && right_shifts_only(n, r->shift))
+        direct_maxpool_avx2(&w, pool, rows, y0, q0, q1, n, packed, r, out, ldc);
+    else
+        direct_maxpool_portable(&w, pool, rows, y0, q0, q1, n, packed, r, out, ldc);
 }

@@ -82,9 +82,58 @@ struct Int8DirectConvTests {
         }
     }
 
-    /// A small CNN whose convolutions all run direct (a 1-channel first layer, padding, a dilated
-    /// one, a stride-2 one with more channels than pixels, which splits by columns) equals the
-    /// reference kernels at 1, 2 and 3 threads.
+    /// The fused max pooling against the direct convolution's output pooled by the reference:
+    /// 2x2, 3x2 at stride 3x2 (rows left over), and 1x3; pooled ranges from mid-image.
+    @Test(arguments: [[2, 2, 2, 2], [3, 2, 3, 2], [1, 3, 1, 4]])
+    func fusedMaxPoolIsExact(_ p: [Int]) throws {
+        let (h, w, c, n) = (15, 13, 6, 21)
+        var g = mk_conv_geometry(h: h, w: w, c: c, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pad_top: 1, pad_left: 1,
+                                 oh: h, ow: w)
+        var window = mk_pool_window(kh: p[0], kw: p[1], sh: p[2], sw: p[3], oh: (h - p[0]) / p[2] + 1,
+                                    ow: (w - p[1]) / p[3] + 1)
+        #expect(mk_conv_s8_direct_maxpool_supported(&g, &window) != 0)
+        var random = Int8Random(seed: UInt64(p.reduce(0, { $0 * 10 + $1 })))
+        let image = KernelPathTests.fullRangeCodes(h * w * c, &random)
+        let weights = random.codes(n * 9 * c)
+        let bias = (0..<n).map { _ in Int32(random.next() % 2001) - 1000 }
+        let multipliers = (0..<n).map { _ in QuantizedMultiplier(0.002 * (0.5 + Double(random.next() % 1000) / 1000)) }
+        var packed = [Int16](repeating: 0, count: mk_conv_s8_direct_packed_count(&g, n))
+        mk_conv_s8_direct_pack(&g, n, weights, &packed)
+        let (m, shifts) = (multipliers.map(\.multiplier), multipliers.map(\.shift))
+        let hp = mk_conv_s8_direct_padded_height(&g)
+        for path in KernelPathTests.paths {
+            var rows = [Int16](repeating: 0, count: mk_conv_s8_direct_rows_count(&g, hp))
+            mk_conv_s8_direct_widen(path, &g, image, -7, 0, hp, &rows)
+            var conv = [Int8](repeating: 0, count: h * w * n)
+            let pooledCount = window.oh * window.ow
+            let q0 = pooledCount / 3
+            var fused = [Int8](repeating: 99, count: (pooledCount - q0) * n)
+            bias.withUnsafeBufferPointer { b in
+                m.withUnsafeBufferPointer { mv in
+                    shifts.withUnsafeBufferPointer { sv in
+                        var r = mk_requantization(bias: b.baseAddress, multiplier: mv.baseAddress, shift: sv.baseAddress,
+                                                  output_zero_point: -20, minimum: -128, maximum: 127)
+                        mk_conv_s8_direct(path, &g, rows, 0, 0, h * w, n, packed, &r, &conv, n)
+                        mk_conv_s8_direct_maxpool(path, &g, &window, rows, 0, q0, pooledCount, n, packed, &r, &fused, n)
+                    }
+                }
+            }
+            var expected = [Int8](repeating: 0, count: pooledCount * n)
+            conv.withUnsafeBufferPointer { x in
+                expected.withUnsafeMutableBufferPointer { y in
+                    Int8ReferenceKernels.maxPool2D(
+                        input: Int8View(x.baseAddress!, [1, h, w, n], scale: 1, zeroPoint: 0),
+                        attributes: Pool2DAttributes(kernel: (p[0], p[1]), strides: (p[2], p[3])),
+                        output: MutableInt8View(y.baseAddress!, [1, window.oh, window.ow, n], scale: 1, zeroPoint: 0))
+                }
+            }
+            #expect(Array(expected[(q0 * n)...]) == fused, "path \(path)")
+        }
+    }
+
+    /// A small CNN whose convolutions all run direct (a 1-channel first layer with its max pooling
+    /// fused, padding, a dilated one, a stride-2 one with more channels than pixels, which splits by
+    /// columns) equals the reference kernels at 1, 2 and 3 threads.
     @Test func directSessionsAgreeWithTheReference() throws {
         var b = Int8GraphBuilder(input: [2, 20, 20, 1], scale: 0.01, zeroPoint: -128)
         b.add("c1", .conv2D(Conv2DAttributes(activation: .relu)), weight: [24, 3, 3, 1],
@@ -105,7 +154,8 @@ struct Int8DirectConvTests {
         #expect(Set(codes).count > 20, "degenerate reference output")
         for threads in [1, 2, 3] {
             let session = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads))
-            #expect(session.profile.filter { $0.kernel == "int8 direct conv" }.count == 3)
+            // c1 takes over p1 (2x2 windows, c1's output read by p1 alone).
+            #expect(session.profile.map(\.kernel) == ["quantize", "int8 direct conv+max pool", "int8 direct conv", "int8 direct conv"])
             let y = try session.run(input)
             #expect(y.storage == reference.storage, "\(threads) threads")
         }

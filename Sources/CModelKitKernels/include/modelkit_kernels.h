@@ -220,6 +220,22 @@ void mk_conv_s8_direct_pack(const mk_conv_geometry *g, long n, const int8_t *wei
 void mk_conv_s8_direct(int path, const mk_conv_geometry *g, const int16_t *rows, long y0, long p0, long p1, long n,
                        const int16_t *packed, const mk_requantization *r, int8_t *out, long ldc);
 
+/// A max pooling of a direct convolution's output (rows and columns of conv output pixels):
+/// kh x kw windows at strides sh x sw that do not overlap (sh >= kh, sw >= kw), no padding,
+/// oh x ow pooled pixels.
+typedef struct {
+    long kh, kw, sh, sw, oh, ow;
+} mk_pool_window;
+/// Whether mk_conv_s8_direct_maxpool serves this pooling of this convolution.
+int mk_conv_s8_direct_maxpool_supported(const mk_conv_geometry *g, const mk_pool_window *pool);
+/// mk_conv_s8_direct followed by the max pooling, for pooled pixels [q0, q1) of one image (written
+/// `ldc` apart from `out`): equal to pooling the convolution's int8 output, since the requantization
+/// is monotonic, but each window's sums are requantized once and uncovered pixels are skipped.
+/// `rows` must cover every window of the conv pixels those pooled pixels read.
+void mk_conv_s8_direct_maxpool(int path, const mk_conv_geometry *g, const mk_pool_window *pool, const int16_t *rows,
+                               long y0, long q0, long q1, long n, const int16_t *packed, const mk_requantization *r,
+                               int8_t *out, long ldc);
+
 /// One spin-wait pause (x86 `pause`; nothing elsewhere): lets the sibling hyperthread run and
 /// saves power while a thread polls a flag that another thread is about to set.
 static inline void mk_cpu_relax(void) {
