@@ -7,6 +7,7 @@
 // same arithmetic as the Swift `QuantizedMultiplier.apply`.
 #include "modelkit_kernels.h"
 #include "igemm_vnni.h"
+#include "requantize_lanes.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -70,53 +71,19 @@ static void igemm_portable(long m, long n, long k, const int16_t *a, long lda, c
 // ---------------------------------------------------------------------------------------------
 // AVX2.
 
-// (x * m + 2^30) >> 31 per int32 lane, in 64 bits: equal to gemmlowp's rounding doubling high
-// multiply (its sign-dependent nudge and truncating division combine into this floor) whenever
-// m > 0, which the Q31 multipliers are; bits 31..62 of the sum are the result either way.
-__attribute__((target("avx2")))
-static inline __m256i doubling_high_mul(__m256i x, __m256i m) {
-    const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
-    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), half), 31);
-    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), half);
-    return _mm256_blend_epi32(even, _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32), 0xAA);
-}
-
-// Rounding right shift by `right` (>= 0) per lane, ties away from zero.
-__attribute__((target("avx2")))
-static inline __m256i rounding_shift(__m256i x, __m256i right) {
-    const __m256i one = _mm256_set1_epi32(1);
-    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
-    const __m256i remainder = _mm256_and_si256(x, mask);
-    // threshold = mask/2 + (x < 0): subtracting the all-ones compare adds 1.
-    const __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(_mm256_setzero_si256(), x));
-    return _mm256_sub_epi32(_mm256_srav_epi32(x, right), _mm256_cmpgt_epi32(remainder, threshold));
-}
-
+// A 16-column panel's output constants: the bias (the sums' start) and the requantization.
 typedef struct {
-    __m256i bias, multiplier, right;
-} lane_params;
-
-__attribute__((target("avx2")))
-static inline void store8(int8_t *dst, __m256i acc, lane_params p, __m256i zp, __m256i lo, __m256i hi, long count) {
-    __m256i v = rounding_shift(doubling_high_mul(_mm256_add_epi32(acc, p.bias), p.multiplier), p.right);
-    v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi);
-    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    const __m128i bytes = _mm_packs_epi16(words, words);
-    if (count == 8) {
-        _mm_storel_epi64((__m128i *)dst, bytes);
-    } else {
-        int8_t lanes[16];
-        _mm_storeu_si128((__m128i *)lanes, bytes);
-        memcpy(dst, lanes, (size_t)count);
-    }
-}
+    __m256i bias[2];
+    requant_lanes lanes[2];
+    __m128i lo, hi;
+} panel_output;
 
 // One rows x 16 tile (rows <= MR, a constant after inlining so the accumulators stay in registers).
 __attribute__((target("avx2"), always_inline))
 static inline void tile_avx2(const long rows, long pairs, const int16_t *a, long lda, const int16_t *panel,
-                             const lane_params p[2], const mk_requantization *r, int8_t *c, long ldc, long cols) {
+                             const panel_output *o, int8_t *c, long ldc, long cols) {
     __m256i acc[MR][2];
-    for (long i = 0; i < rows; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    for (long i = 0; i < rows; i++) acc[i][0] = o->bias[0], acc[i][1] = o->bias[1];
     for (long q = 0; q < pairs; q++) {
         const __m256i b0 = _mm256_loadu_si256((const __m256i *)(panel + q * 2 * NR));
         const __m256i b1 = _mm256_loadu_si256((const __m256i *)(panel + q * 2 * NR + 16));
@@ -128,13 +95,9 @@ static inline void tile_avx2(const long rows, long pairs, const int16_t *a, long
             acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(x, b1));
         }
     }
-    const __m256i zp = _mm256_set1_epi32(r->output_zero_point);
-    const __m256i lo = _mm256_set1_epi32(r->minimum), hi = _mm256_set1_epi32(r->maximum);
-    for (long i = 0; i < rows; i++) {
-        int8_t *row = c + i * ldc;
-        store8(row, acc[i][0], p[0], zp, lo, hi, cols < 8 ? cols : 8);
-        if (cols > 8) store8(row + 8, acc[i][1], p[1], zp, lo, hi, cols - 8);
-    }
+    for (long i = 0; i < rows; i++)
+        requant_store16(c + i * ldc, requant_lanes_apply(acc[i][0], &o->lanes[0]),
+                        requant_lanes_apply(acc[i][1], &o->lanes[1]), o->lo, o->hi, cols);
 }
 
 __attribute__((target("avx2")))
@@ -143,27 +106,25 @@ static void igemm_avx2(long m, long n, long k, const int16_t *a, long lda, const
     const long pairs = mk_igemm_depth_pairs(k);
     for (long j0 = 0; j0 < n; j0 += NR) {
         const long cols = n - j0 < NR ? n - j0 : NR;
-        int32_t bias[NR] = {0}, multiplier[NR] = {0}, right[NR] = {0};
-        for (long j = 0; j < cols; j++) {
-            bias[j] = r->bias != NULL ? r->bias[j0 + j] : 0;
-            multiplier[j] = r->multiplier[j0 + j];
-            right[j] = -r->shift[j0 + j];
-        }
-        lane_params p[2];
+        panel_output o;
+        int32_t bias[NR] = {0};
+        for (long j = 0; j < cols && r->bias != NULL; j++) bias[j] = r->bias[j0 + j];
         for (int h = 0; h < 2; h++) {
-            p[h].bias = _mm256_loadu_si256((const __m256i *)(bias + 8 * h));
-            p[h].multiplier = _mm256_loadu_si256((const __m256i *)(multiplier + 8 * h));
-            p[h].right = _mm256_loadu_si256((const __m256i *)(right + 8 * h));
+            o.bias[h] = _mm256_loadu_si256((const __m256i *)(bias + 8 * h));
+            const long count = cols - 8 * h;
+            requant_lanes_make(&o.lanes[h], r->multiplier + j0 + 8 * h, r->shift + j0 + 8 * h, r->output_zero_point,
+                               count < 0 ? 0 : count);
         }
+        o.lo = _mm_set1_epi8((char)r->minimum), o.hi = _mm_set1_epi8((char)r->maximum);
         const int16_t *panel = packed + j0 * 2 * pairs;
         long i = 0;
-        for (; i + MR <= m; i += MR) tile_avx2(MR, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols);
+        for (; i + MR <= m; i += MR) tile_avx2(MR, pairs, a + i * lda, lda, panel, &o, c + i * ldc + j0, ldc, cols);
         switch (m - i) {
-        case 5: tile_avx2(5, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
-        case 4: tile_avx2(4, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
-        case 3: tile_avx2(3, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
-        case 2: tile_avx2(2, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
-        case 1: tile_avx2(1, pairs, a + i * lda, lda, panel, p, r, c + i * ldc + j0, ldc, cols); break;
+        case 5: tile_avx2(5, pairs, a + i * lda, lda, panel, &o, c + i * ldc + j0, ldc, cols); break;
+        case 4: tile_avx2(4, pairs, a + i * lda, lda, panel, &o, c + i * ldc + j0, ldc, cols); break;
+        case 3: tile_avx2(3, pairs, a + i * lda, lda, panel, &o, c + i * ldc + j0, ldc, cols); break;
+        case 2: tile_avx2(2, pairs, a + i * lda, lda, panel, &o, c + i * ldc + j0, ldc, cols); break;
+        case 1: tile_avx2(1, pairs, a + i * lda, lda, panel, &o, c + i * ldc + j0, ldc, cols); break;
         default: break;
         }
     }

@@ -152,6 +152,10 @@ final class ExecutionPlan {
             }
         }
 
+        // Max poolings the int8 convolution before them computes (they get no step of their own).
+        let fusedPools = kernels == .optimized
+            ? Int8MaxPoolFusion.pairs(graph: graph, analysis: analysis, constantIndex: constantIndex) : [:]
+
         // Lifetimes in step positions, per memory owner.
         var firstStep: [String: Int] = [:]
         var lastStep: [String: Int] = [:]
@@ -167,6 +171,11 @@ final class ExecutionPlan {
             }
             let owner = rootOf(node.outputs[0])
             if firstStep[owner] == nil { firstStep[owner] = position }
+            if let pool = fusedPools[index] {
+                // The convolution's step writes the pooling's output.
+                let pooled = rootOf(graph.nodes[pool].outputs[0])
+                if firstStep[pooled] == nil { firstStep[pooled] = position }
+            }
             lastStep[owner] = max(lastStep[owner] ?? position, position)
         }
         for output in graph.outputs where constantIndex[output] == nil {
@@ -202,22 +211,34 @@ final class ExecutionPlan {
         func floats(_ name: String) -> UnsafeMutablePointer<Float> {
             address(name).assumingMemoryBound(to: Float.self)
         }
+        let fusedPoolNodes = Set(fusedPools.values)
         var steps: [ExecutionStep] = []
         var packedWeights: [PlanBuffer] = []
         var scratchCount = 0
         for index in analysis.order {
             let node = graph.nodes[index]
             let output = node.outputs[0]
-            if root[output] != nil { continue }  // an alias: nothing to compute
+            if root[output] != nil || fusedPoolNodes.contains(index) { continue }  // an alias, or computed already
             if let step = Int8Step.make(node: node, values: analysis.values, address: address,
                                         optimized: kernels == .optimized, pool: pool) {
-                if let gemm = step.gemmStep(buffers: &packedWeights) {
+                var maxPool: (Pool2DAttributes, MutableInt8View)?
+                var name = node.name
+                if let poolIndex = fusedPools[index], case .maxPool2D(let attributes) = graph.nodes[poolIndex].operation {
+                    let pooled = graph.nodes[poolIndex].outputs[0], info = analysis.values[pooled]!
+                    maxPool = (attributes, MutableInt8View(address(pooled).assumingMemoryBound(to: Int8.self), info.shape,
+                                                           scale: info.quantization!.scales[0],
+                                                           zeroPoint: info.quantization!.zeroPoints[0]))
+                    name += "+" + graph.nodes[poolIndex].name
+                }
+                if let gemm = step.gemmStep(maxPool: maxPool, buffers: &packedWeights) {
                     // Floats of scratch holding the int16 rows.
                     scratchCount = max(scratchCount, (gemm.scratchCount + 1) / 2)
-                    steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: .int8Gemm(gemm),
+                    steps.append(ExecutionStep(nodeName: name, operation: node.operation, kernel: .int8Gemm(gemm),
                                                inputs: [], output: nil))
                     continue
                 }
+                // The fusion check and the step agree on every condition, so a fused pooling is never dropped.
+                precondition(maxPool == nil, "\(node.name): the fused max pooling has no step")
                 steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: .int8(step), inputs: [],
                                            output: nil))
                 continue

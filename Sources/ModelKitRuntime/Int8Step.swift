@@ -98,12 +98,15 @@ struct Int8Step {
     }
 
     /// The packed int8 GEMM step for an optimized Conv2D (groups == 1) or Dense; nil otherwise.
-    func gemmStep(buffers: inout [PlanBuffer]) -> Int8GemmStep? {
+    /// With `maxPool` (the attributes and output of a max pooling of this convolution's output that
+    /// the plan found fusable), the step writes the pooling's output instead.
+    func gemmStep(maxPool: (Pool2DAttributes, MutableInt8View)? = nil, buffers: inout [PlanBuffer]) -> Int8GemmStep? {
         guard optimized else { return nil }
         switch work {
         case .conv2D(let x, let w, let a, let y):
             return Int8GemmStep.make(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
-                                     requantization: w.requantization, convolution: a, output: y, buffers: &buffers)
+                                     requantization: w.requantization, convolution: a, output: y, maxPool: maxPool,
+                                     buffers: &buffers)
         case .dense(let x, let w, let y):
             return Int8GemmStep.make(input: x, weight: w.data, weightShape: w.shape, bias: w.bias,
                                      requantization: w.requantization, convolution: nil, output: y, buffers: &buffers)

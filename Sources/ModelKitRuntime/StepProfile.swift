@@ -61,7 +61,9 @@ extension StepKernel {
             }
         case .gemmDense(let dense): return dense.rowGemm ? "row gemm" : "gemm"
         case .maxPool2D: return "max pool"
-        case .int8Gemm(let gemm): return gemm.geometry == nil ? "int8 gemm" : "int8 im2col gemm"
+        case .int8Gemm(let gemm):
+            if gemm.geometry == nil { return "int8 gemm" }
+            return gemm.maxPool != nil ? "int8 direct conv+max pool" : gemm.direct ? "int8 direct conv" : "int8 im2col gemm"
         case .depthwiseConv2D: return "depthwise"
         case .sameShapeAdd: return "add"
         case .globalAveragePool: return "average pool"

@@ -196,6 +196,46 @@ void mk_im2col_i8_widen(const mk_conv_geometry *g, const int8_t *image, long p0,
 void mk_im2col_i8_widen_path(int path, const mk_conv_geometry *g, const int8_t *image, long p0, long p1,
                              int32_t zero_point, int16_t *columns, long ldc);
 
+/// Direct int8 convolution (conv_direct_s8.c): the int8 GEMM above with each output pixel's window
+/// read in place from widened input rows instead of an im2col matrix. The rows are the input's
+/// padded rows (padded row y is image row y - pad_top; columns likewise), as (code - zero point)
+/// int16 with zeros for padding, `mk_conv_s8_direct_padded_width` pixels of c values each; a
+/// window is walked as runs of contiguous values, each read as int16 pairs.
+long mk_conv_s8_direct_padded_height(const mk_conv_geometry *g);
+long mk_conv_s8_direct_padded_width(const mk_conv_geometry *g);
+/// int16 values a buffer of `rows` widened rows takes (two values of slack after them).
+long mk_conv_s8_direct_rows_count(const mk_conv_geometry *g, long rows);
+/// Padded rows [y0, y1) of one int8 NHWC image widened into `rows` (mk_conv_s8_direct_rows_count
+/// values for y1 - y0 rows). Identical on every path.
+void mk_conv_s8_direct_widen(int path, const mk_conv_geometry *g, const int8_t *image, int32_t zero_point, long y0,
+                             long y1, int16_t *rows);
+/// Pairs per window, and the int16 values of an [n][kh][kw][c] int8 weight packed for the walk.
+long mk_conv_s8_direct_pairs(const mk_conv_geometry *g);
+long mk_conv_s8_direct_packed_count(const mk_conv_geometry *g, long n);
+void mk_conv_s8_direct_pack(const mk_conv_geometry *g, long n, const int8_t *weight, int16_t *packed);
+/// Output pixels [p0, p1) of one image, n columns from a 16-column panel boundary (`packed` and `r`
+/// offset to it as for mk_igemm_requantize: packed + j0 * 2 * pairs), written `ldc` apart from
+/// `out`. `rows` holds widened padded rows from y0 on, covering every window of those pixels.
+/// Exact integer sums requantized like mk_igemm_requantize: identical on every path.
+void mk_conv_s8_direct(int path, const mk_conv_geometry *g, const int16_t *rows, long y0, long p0, long p1, long n,
+                       const int16_t *packed, const mk_requantization *r, int8_t *out, long ldc);
+
+/// A max pooling of a direct convolution's output (rows and columns of conv output pixels):
+/// kh x kw windows at strides sh x sw that do not overlap (sh >= kh, sw >= kw), no padding,
+/// oh x ow pooled pixels.
+typedef struct {
+    long kh, kw, sh, sw, oh, ow;
+} mk_pool_window;
+/// Whether mk_conv_s8_direct_maxpool serves this pooling of this convolution.
+int mk_conv_s8_direct_maxpool_supported(const mk_conv_geometry *g, const mk_pool_window *pool);
+/// mk_conv_s8_direct followed by the max pooling, for pooled pixels [q0, q1) of one image (written
+/// `ldc` apart from `out`): equal to pooling the convolution's int8 output, since the requantization
+/// is monotonic, but each window's sums are requantized once and uncovered pixels are skipped.
+/// `rows` must cover every window of the conv pixels those pooled pixels read.
+void mk_conv_s8_direct_maxpool(int path, const mk_conv_geometry *g, const mk_pool_window *pool, const int16_t *rows,
+                               long y0, long q0, long q1, long n, const int16_t *packed, const mk_requantization *r,
+                               int8_t *out, long ldc);
+
 /// One spin-wait pause (x86 `pause`; nothing elsewhere): lets the sibling hyperthread run and
 /// saves power while a thread polls a flag that another thread is about to set.
 static inline void mk_cpu_relax(void) {

@@ -4,8 +4,11 @@ import ModelKitCore
 /// An int8 Conv2D (groups == 1) or Dense prepared at plan time: the weight packed once as int16
 /// pairs, the per-channel multipliers and shifts in flat arrays, and the requantization fused into
 /// the GEMM (`mk_igemm_requantize`). The left matrix is the input minus its zero point as int16
-/// (im2col rows for a convolution), built per thread in scratch. Bit-exact with
-/// `Int8ReferenceKernels`; runs on raw pointers, so it allocates and retains nothing.
+/// (im2col rows for a convolution), built per thread in scratch. A convolution whose widened,
+/// padded image is small (a small CNN's layers) runs direct instead (`mk_conv_s8_direct`): only
+/// the input rows a task needs are widened, and each window is read in place, with no im2col
+/// copy (9x the input for a 3x3 kernel). Bit-exact with `Int8ReferenceKernels`; runs on raw
+/// pointers, so it allocates and retains nothing.
 struct Int8GemmStep {
     let input: UnsafePointer<Int8>
     let inputZeroPoint: Int32
@@ -19,18 +22,32 @@ struct Int8GemmStep {
     let rowLength: Int
     let weight: UnsafePointer<Int16>
     var requantization: mk_requantization
+    /// Whether the convolution runs direct; then `weight` is packed for its window walk and
+    /// `rowLength` is the int16 values per output channel of that packing.
+    let direct: Bool
+    /// A max pooling fused into a direct convolution (`output` is then the pooling's): rows are
+    /// pooled pixels, each window's sums requantized once (`mk_conv_s8_direct_maxpool`).
+    let maxPool: mk_pool_window?
 
     var pixels: Int { geometry.map { $0.oh * $0.ow } ?? 1 }
+    /// Output rows per image: pixels, or pooled pixels with a fused max pooling.
+    var rowsPerImage: Int { maxPool.map { $0.oh * $0.ow } ?? pixels }
     var work: Int { batch * pixels * outputs * depth }
     /// Output rows per im2col block (a multiple of the kernel's 6-row tile).
     static let rowsPerBlock = 60
     /// int16 scratch values one thread needs: a block of rows, or a whole image's rows when the
     /// step may split by columns (they then share one thread's block; see `columnTasks`).
-    var scratchCount: Int { max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength }
+    var scratchCount: Int {
+        if direct, var g = geometry { return mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) }
+        return max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength
+    }
+    /// int16 values up to which a widened padded image runs direct (64 KB: it stays in L2 with
+    /// the weight panels, and a thread's scratch stays small).
+    static let directImageLimit = 32 * 1024
 
     static func make(input: Int8View, weight: UnsafePointer<Int8>, weightShape: Shape, bias: UnsafePointer<Int32>?,
                      requantization r: Requantization, convolution: Conv2DAttributes?, output: MutableInt8View,
-                     buffers: inout [PlanBuffer]) -> Int8GemmStep? {
+                     maxPool: (Pool2DAttributes, MutableInt8View)? = nil, buffers: inout [PlanBuffer]) -> Int8GemmStep? {
         let o = weightShape[0]
         let depth = (weightShape.elementCount ?? 0) / max(o, 1)
         var geometry: mk_conv_geometry?
@@ -44,24 +61,69 @@ struct Int8GemmStep {
                                         dw: a.dilationW, pad_top: pad.top, pad_left: pad.left,
                                         oh: output.shape[1], ow: output.shape[2])
         }
-        let packedCount = mk_igemm_packed_b_count(o, depth)
+        let direct = geometry.map(Int8GemmStep.runsDirect) ?? false
+        var walk = geometry ?? mk_conv_geometry()
+        var pooling: mk_pool_window?
+        if let (attributes, pooled) = maxPool {
+            guard direct, let window = Int8GemmStep.fusedMaxPool(geometry: walk, attributes: attributes,
+                                                                 pooledShape: pooled.shape) else { return nil }
+            pooling = window
+        }
+        let rowLength = direct ? 2 * mk_conv_s8_direct_pairs(&walk) : 2 * mk_igemm_depth_pairs(depth)
+        let packedCount = direct ? mk_conv_s8_direct_packed_count(&walk, o) : mk_igemm_packed_b_count(o, depth)
         // One block: packed weight, then multipliers and shifts.
         let buffer = PlanBuffer(bytes: packedCount * 2 + 2 * o * 4 + 64)
         buffers.append(buffer)
         let packed = buffer.base.assumingMemoryBound(to: Int16.self)
-        mk_igemm_pack_b(o, depth, weight, depth, packed)
+        if direct {
+            mk_conv_s8_direct_pack(&walk, o, weight, packed)
+        } else {
+            mk_igemm_pack_b(o, depth, weight, depth, packed)
+        }
         let multipliers = (buffer.base + (packedCount * 2 + 3) / 4 * 4).assumingMemoryBound(to: Int32.self)
         let shifts = multipliers + o
         for channel in 0..<o {
             multipliers[channel] = r.multipliers[channel].multiplier
             shifts[channel] = r.multipliers[channel].shift
         }
-        return Int8GemmStep(input: input.data, inputZeroPoint: input.zeroPoint, output: output.data, batch: input.shape[0],
-                            geometry: geometry, outputs: o, depth: depth, rowLength: 2 * mk_igemm_depth_pairs(depth),
+        return Int8GemmStep(input: input.data, inputZeroPoint: input.zeroPoint, output: maxPool?.1.data ?? output.data,
+                            batch: input.shape[0],
+                            geometry: geometry, outputs: o, depth: depth, rowLength: rowLength,
                             weight: UnsafePointer(packed),
                             requantization: mk_requantization(bias: bias, multiplier: multipliers, shift: shifts,
                                                               output_zero_point: r.outputZeroPoint, minimum: r.minimum,
-                                                              maximum: r.maximum))
+                                                              maximum: r.maximum),
+                            direct: direct, maxPool: pooling)
+    }
+
+    /// Whether a convolution runs direct: its padded, widened image fits `directImageLimit`, and
+    /// the kernels are not on the AVX-512 path (the direct kernel has no VNNI form; there the
+    /// VNNI GEMM does twice the AVX2 work per instruction, im2col included).
+    static func runsDirect(_ geometry: mk_conv_geometry) -> Bool {
+        var g = geometry
+        return mk_kernels_active() < Int32(MK_KERNELS_AVX512.rawValue)
+            && mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) <= Int8GemmStep.directImageLimit
+    }
+
+    /// The window of a max pooling the direct convolution `geometry` can take over (unpadded,
+    /// windows that do not overlap), or nil.
+    static func fusedMaxPool(geometry g: mk_conv_geometry, attributes a: Pool2DAttributes, pooledShape: Shape) -> mk_pool_window? {
+        let pad = a.padding.resolve(height: g.oh, width: g.ow, kernel: (a.kernelH, a.kernelW), stride: (a.strideH, a.strideW))
+        guard pad.top == 0, pad.left == 0 else { return nil }
+        var geometry = g
+        var window = mk_pool_window(kh: a.kernelH, kw: a.kernelW, sh: a.strideH, sw: a.strideW, oh: pooledShape[1],
+                                    ow: pooledShape[2])
+        return mk_conv_s8_direct_maxpool_supported(&geometry, &window) != 0 ? window : nil
+    }
+
+    /// The direct convolution geometry of an int8 Conv2D (groups == 1), for the plan's fusion check.
+    static func geometry(input: Shape, weight: Shape, attributes a: Conv2DAttributes, output: Shape) -> mk_conv_geometry? {
+        guard a.groups == 1, input.rank == 4, weight.rank == 4, output.rank == 4 else { return nil }
+        let (h, w, c, kh, kw) = (input[1], input[2], input[3], weight[1], weight[2])
+        let pad = a.padding.resolve(height: h, width: w, kernel: (kh, kw), stride: (a.strideH, a.strideW),
+                                    dilation: (a.dilationH, a.dilationW))
+        return mk_conv_geometry(h: h, w: w, c: c, kh: kh, kw: kw, sh: a.strideH, sw: a.strideW, dh: a.dilationH,
+                                dw: a.dilationW, pad_top: pad.top, pad_left: pad.left, oh: output[1], ow: output[2])
     }
 
     /// The requantization parameters of output columns from `column` on.
@@ -78,9 +140,13 @@ struct Int8GemmStep {
     func run(rows: Range<Int>, columns: Range<Int>? = nil, scratch: UnsafeMutablePointer<Int16>) {
         let columns = columns ?? 0..<outputs
         guard !columns.isEmpty else { return }
-        var row = rows.lowerBound
         let first = columns.lowerBound
         var r = requantization(fromColumn: first)
+        if direct, var g = geometry {
+            runDirect(rows: rows, columns: columns, geometry: &g, requantization: &r, scratch: scratch)
+            return
+        }
+        var row = rows.lowerBound
         while row < rows.upperBound {
             var count = min(Int8GemmStep.rowsPerBlock, rows.upperBound - row)
             if var g = geometry {
@@ -95,6 +161,30 @@ struct Int8GemmStep {
             mk_igemm_requantize(count, columns.count, depth, scratch, rowLength, weight + first * rowLength, &r,
                                 output + row * outputs + first, outputs)
             row += count
+        }
+    }
+
+    /// The direct convolution of `rows`, per image: the padded input rows their windows cover
+    /// widened into `scratch`, then the pixels.
+    private func runDirect(rows: Range<Int>, columns: Range<Int>, geometry g: inout mk_conv_geometry,
+                           requantization r: inout mk_requantization, scratch: UnsafeMutablePointer<Int16>) {
+        let path = mk_kernels_active()
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let image = row / rowsPerImage
+            let (p0, p1) = (row - image * rowsPerImage, min(rowsPerImage, rows.upperBound - image * rowsPerImage))
+            // The convolution output rows these rows read, then the padded input rows of those.
+            var window = maxPool ?? mk_pool_window(kh: 1, kw: 1, sh: 1, sw: 1, oh: g.oh, ow: g.ow)
+            let (first, last) = (p0 / window.ow * window.sh, (p1 - 1) / window.ow * window.sh + window.kh - 1)
+            let (y0, y1) = (first * g.sh, last * g.sh + (g.kh - 1) * g.dh + 1)
+            mk_conv_s8_direct_widen(path, &g, input + image * g.h * g.w * g.c, inputZeroPoint, y0, y1, scratch)
+            let (weight, output) = (weight + columns.lowerBound * rowLength, output + row * outputs + columns.lowerBound)
+            if maxPool != nil {
+                mk_conv_s8_direct_maxpool(path, &g, &window, scratch, y0, p0, p1, columns.count, weight, &r, output, outputs)
+            } else {
+                mk_conv_s8_direct(path, &g, scratch, y0, p0, p1, columns.count, weight, &r, output, outputs)
+            }
+            row += p1 - p0
         }
     }
 
@@ -131,18 +221,22 @@ struct Int8GemmStep {
     /// The whole step, split by rows across `pool` when it is big enough to pay for the wake-up.
     /// `scratch` holds one block of `scratchStride` int16 values per pool thread; each task uses its thread's.
     func run(scratch: UnsafeMutablePointer<Int16>, scratchStride: Int, pool: WorkerPool?) {
-        let rows = batch * pixels
+        let rows = batch * rowsPerImage
         guard let pool, pool.threadCount > 1, ParallelGemm.weightedWork(multiplyAdds: work, rows: rows) >= pool.minimumWork else {
             run(rows: 0..<rows, scratch: scratch)
             return
         }
-        if rows < 16 {
-            // Too few rows to share out (a Dense at batch 1): each thread takes whole 16-column panels.
-            guard outputs >= 32 * pool.threadCount else {
+        let directColumnTasks = direct ? columnTasks(threads: pool.threadCount) : nil
+        if rows < 16 || directColumnTasks != nil {
+            // Too few rows to share out (a Dense at batch 1) or a direct convolution with more
+            // columns than rows: each thread takes whole 16-column panels of every row (a direct
+            // task widens its own input rows, so nothing is shared).
+            guard directColumnTasks != nil || outputs >= 32 * pool.threadCount else {
                 run(rows: 0..<rows, scratch: scratch)
                 return
             }
-            var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows, tasks: pool.threadCount)
+            var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
+                       tasks: directColumnTasks ?? pool.threadCount)
             withUnsafeMutablePointer(to: &job) { job in
                 pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                     let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
