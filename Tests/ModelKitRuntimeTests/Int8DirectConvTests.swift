@@ -154,12 +154,9 @@ struct Int8DirectConvTests {
         #expect(Set(codes).count > 20, "degenerate reference output")
         for threads in [1, 2, 3] {
             let session = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads))
-            // c1 takes over p1 (2x2 windows, c1's output read by p1 alone); on the AVX-512 path
-            // the convolutions stay on the VNNI GEMM.
-            if mk_kernels_active() < Int32(MK_KERNELS_AVX512.rawValue) {
-                #expect(session.profile.map(\.kernel) == ["quantize", "int8 direct conv+max pool", "int8 direct conv",
-                                                           "int8 direct conv"])
-            }
+            // c1 takes over p1 (2x2 windows, c1's output read by p1 alone), on every kernel path.
+            #expect(session.profile.map(\.kernel) == ["quantize", "int8 direct conv+max pool", "int8 direct conv",
+                                                       "int8 direct conv"])
             let y = try session.run(input)
             #expect(y.storage == reference.storage, "\(threads) threads")
         }

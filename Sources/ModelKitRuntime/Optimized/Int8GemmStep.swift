@@ -96,13 +96,13 @@ struct Int8GemmStep {
                             direct: direct, maxPool: pooling)
     }
 
-    /// Whether a convolution runs direct: its padded, widened image fits `directImageLimit`, and
-    /// the kernels are not on the AVX-512 path (the direct kernel has no VNNI form; there the
-    /// VNNI GEMM does twice the AVX2 work per instruction, im2col included).
+    /// Whether a convolution runs direct: its padded, widened image fits `directImageLimit`. On
+    /// every path, AVX-512 included (the direct kernel runs its AVX2 form there): for images this
+    /// small at batch 1 the im2col pass, the window padded to pairs and the unfused max pool cost
+    /// more than the VNNI GEMM's wider multiply-adds save.
     static func runsDirect(_ geometry: mk_conv_geometry) -> Bool {
         var g = geometry
-        return mk_kernels_active() < Int32(MK_KERNELS_AVX512.rawValue)
-            && mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) <= Int8GemmStep.directImageLimit
+        return mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) <= Int8GemmStep.directImageLimit
     }
 
     /// The window of a max pooling the direct convolution `geometry` can take over (unpadded,
