@@ -86,6 +86,8 @@ struct ParallelSessionTests {
         ConvCase(input: [1, 11, 11, 16], weight: [72, 3, 3, 16], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
         // im2col rows in blocks, the row ranges of the tasks starting inside an image.
         ConvCase(input: [3, 18, 18, 64], weight: [20, 3, 3, 64], attributes: Conv2DAttributes(padding: .same)),
+        // Winograd: 3x3 stride 1 over 32+ channels, tiles split across images and mid-image.
+        ConvCase(input: [3, 11, 13, 32], weight: [40, 3, 3, 32], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
     ]
 
     func compare(_ model: Model, input: Tensor) throws {

@@ -76,6 +76,22 @@ typedef struct {
 void mk_im2col_f32(const mk_conv_geometry *g, const float *image, long p0, long p1, float pad, float *columns);
 void mk_im2col_i8(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int8_t pad, int8_t *columns);
 
+/// Winograd F(2x2, 3x3) for a stride-1, undilated 3x3 convolution of one NHWC image (g->kh = kw
+/// = 3): 2x2 output tiles, row-major, `mk_winograd_f23_tiles` of them.
+long mk_winograd_f23_tiles(long oh, long ow);
+/// 0 when the environment sets MODELKIT_WINOGRAD=0 (plans then multiply the im2col rows instead,
+/// for comparisons), else 1.
+int mk_winograd_enabled(void);
+/// The [O, 3, 3, C] weight as 16 matrices [16][O][C] (G g Gt), each for mk_sgemm_pack_b.
+void mk_winograd_f23_weights(long o, long c, const float *weight, float *transformed);
+/// Tiles [t0, t1) of the image transformed into v = [16][t1 - t0][C] (Bt d B; padding reads zeros).
+void mk_winograd_f23_input(int path, const mk_conv_geometry *g, const float *image, long t0, long t1, float *v);
+/// Tiles [t0, t1) of m = [16][t1 - t0][O] (the 16 products V[e] x U[e]t) folded into the image's
+/// [oh, ow, O] output `out` (At M A), plus bias (may be NULL), clamped like mk_sgemm_packed_clamp;
+/// only output pixels (row-major index) in [p0, p1) are written.
+void mk_winograd_f23_output(int path, const mk_conv_geometry *g, long o, const float *m, long t0, long t1, long p0,
+                            long p1, const float *bias, int clamp, float lo, float hi, float *out);
+
 /// The shape of an NHWC pooling: batch n, input h x w x c, window kh x kw, strides, top/left
 /// padding, output oh x ow.
 typedef struct {

@@ -15,6 +15,9 @@ struct FloatConv2DStep {
         case direct
         /// im2col rows into per-thread scratch, then the packed GEMM.
         case im2col
+        /// 3×3 stride 1 with many channels: Winograd F(2×2, 3×3) (winograd.c), 2.25x fewer
+        /// multiply-adds, on blocks of `blockRows` tiles in per-thread scratch.
+        case winograd
     }
 
     let method: Method
@@ -24,33 +27,48 @@ struct FloatConv2DStep {
     let geometry: mk_conv_geometry
     let outputs: Int
     let depth: Int
-    /// Packed for `path` (mk_rowgemm_pack for .direct; the single-channel kernel reads the plain
-    /// [O, kH, kW, 1] weight instead).
+    /// Packed for `path` (mk_rowgemm_pack for .direct; .winograd: 16 transformed weights packed
+    /// `panelCount` floats apart; the single-channel kernel reads the plain [O, kH, kW, 1] weight).
     let weight: UnsafePointer<Float>
     let bias: UnsafePointer<Float>?
     let activation: FusedActivation
     let path: Int32
     /// Output columns per packed weight panel: column splits fall on panel bounds.
     let panel: Int
+    /// Floats of one packed [O, C] weight of the Winograd method.
+    let panelCount: Int
     /// im2col rows built and multiplied at a time: a block that stays in L2 between the im2col
     /// writing it and the GEMM reading it (the whole image's rows, e.g. 7 MB for a 56x56 3x3
     /// convolution over 64 channels, went out to memory and came back, at half the GEMM's speed).
+    /// For .winograd: tiles per block, likewise.
     let blockRows: Int
 
     var pixels: Int { geometry.oh * geometry.ow }
     /// Multiply-adds of the whole step, for the parallel threshold.
     var work: Int { batch * pixels * outputs * depth }
 
-    /// Floats of im2col scratch one thread needs.
-    var scratchCount: Int { method == .im2col ? pixels * depth : 0 }
+    /// 2x2 output tiles of one image (.winograd).
+    var tiles: Int { mk_winograd_f23_tiles(geometry.oh, geometry.ow) }
+
+    /// Floats of scratch one thread needs: im2col rows, or a Winograd block's 16 transformed
+    /// input matrices and 16 products.
+    var scratchCount: Int {
+        switch method {
+        case .im2col: return pixels * depth
+        case .winograd: return 16 * blockRows * (geometry.c + outputs)
+        default: return 0
+        }
+    }
 
     /// Weight floats up to which .direct serves: it streams the whole packed weight from L2 for
     /// every 6 output pixels, where the GEMM blocks it for L1 (256 KB; the small CNN's largest is 147 KB).
     static let directWeightLimit = 64 * 1024
 
-    /// nil when the plain loops must serve (grouped convolutions).
+    /// nil when the plain loops must serve (grouped convolutions). `path`: the kernel path (tests
+    /// pass each one the CPU has).
     static func make(input: TensorView, weight: TensorView, bias: TensorView?, attributes a: Conv2DAttributes,
-                     output: MutableTensorView, buffers: inout [PlanBuffer]) -> FloatConv2DStep? {
+                     output: MutableTensorView, buffers: inout [PlanBuffer],
+                     path: Int32 = mk_kernels_active()) -> FloatConv2DStep? {
         guard a.groups == 1 else { return nil }
         let (n, h, w, c) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (o, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2])
@@ -60,7 +78,6 @@ struct FloatConv2DStep {
                                         dw: a.dilationW, pad_top: pad.top, pad_left: pad.left,
                                         oh: output.shape[1], ow: output.shape[2])
         let depth = kh * kw * c
-        let path = mk_kernels_active()
         let unpadded = pad == (0, 0, 0, 0)
         let unit = a.strideH == 1 && a.strideW == 1 && a.dilationH == 1 && a.dilationW == 1
         let method: Method
@@ -77,6 +94,23 @@ struct FloatConv2DStep {
             mk_rowgemm_pack(o, depth, weight.data, depth, floats)
             buffers.append(buffer)
             packed = UnsafePointer(floats)
+        } else if kh == 3 && kw == 3 && unit && c >= 32 && o >= 32 && output.shape[1] * output.shape[2] >= 100
+                    && GemmClamp(a.activation).fusesActivation && mk_winograd_enabled() != 0 {
+            // From 10x10 outputs up: on ResNet-50's 7x7 maps the 16 transformed weights (1.8x the
+            // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles and win little.
+            method = .winograd
+            let panelCount = mk_sgemm_packed_b_count(path, o, c)
+            var transformed = [Float](repeating: 0, count: 16 * o * c)
+            mk_winograd_f23_weights(o, c, weight.data, &transformed)
+            let buffer = PlanBuffer(bytes: 16 * panelCount * MemoryLayout<Float>.stride)
+            let floats = buffer.base.assumingMemoryBound(to: Float.self)
+            transformed.withUnsafeBufferPointer { source in
+                for e in 0..<16 {
+                    mk_sgemm_pack_b(path, o, c, source.baseAddress! + e * o * c, c, floats + e * panelCount)
+                }
+            }
+            buffers.append(buffer)
+            packed = UnsafePointer(floats)
         } else {
             method = kh == 1 && kw == 1 && unit && unpadded ? .pointwise : .im2col
             let buffer = PlanBuffer(bytes: mk_sgemm_packed_b_count(path, o, depth) * MemoryLayout<Float>.stride)
@@ -88,7 +122,20 @@ struct FloatConv2DStep {
         return FloatConv2DStep(method: method, input: input.data, output: output.data, batch: n, geometry: geometry,
                                outputs: o, depth: depth, weight: packed, bias: bias?.data, activation: a.activation,
                                path: path, panel: mk_sgemm_packed_b_count(path, 1, 1),
-                               blockRows: im2colBlockRows(pixels: geometry.oh * geometry.ow, depth: depth))
+                               panelCount: mk_sgemm_packed_b_count(path, o, c),
+                               blockRows: method == .winograd
+                                ? winogradBlockTiles(tiles: mk_winograd_f23_tiles(geometry.oh, geometry.ow), channels: c + o)
+                                : im2colBlockRows(pixels: geometry.oh * geometry.ow, depth: depth))
+    }
+
+    /// Tiles whose 16 transformed inputs and 16 products (`channels` = C + O floats per tile and
+    /// matrix) take about 1 MB of L2 (at least 48 tiles, so the GEMMs keep full register tiles), in
+    /// equal blocks; an image of at most 1.5 blocks stays whole.
+    static func winogradBlockTiles(tiles: Int, channels: Int) -> Int {
+        let target = max(48, (1024 * 1024 / MemoryLayout<Float>.stride) / (16 * max(channels, 1)))
+        guard tiles > target + target / 2 else { return max(tiles, 1) }
+        let blocks = (tiles + target - 1) / target
+        return (tiles + blocks - 1) / blocks
     }
 
     /// About 256 KB of im2col rows (at least 48, a multiple of the 6-row AVX2 tile), in equal
@@ -122,6 +169,14 @@ struct FloatConv2DStep {
                 mk_conv_direct_f32(path, &geometry, input + image * h * w * c, run.lowerBound, run.upperBound, outputs,
                                    weight, bias, clamp.on, clamp.lo, clamp.hi, output + row * outputs)
             }
+        case .winograd:
+            // The tiles covering the run's pixels; the output pass writes only the run's.
+            let tileColumns = (geometry.ow + 1) / 2
+            ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: pixels) { image, run, _ in
+                let first = run.lowerBound / geometry.ow / 2 * tileColumns
+                let last = min(tiles, ((run.upperBound - 1) / geometry.ow / 2 + 1) * tileColumns)
+                runWinograd(image: image, tiles: first..<last, pixels: run, scratch: scratch)
+            }
         case .im2col:
             var geometry = self.geometry
             ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: blockRows) { image, run, row in
@@ -133,6 +188,29 @@ struct FloatConv2DStep {
         if !clamp.fusesActivation {
             let data = output + rows.lowerBound * outputs
             for index in 0..<(rows.count * outputs) { data[index] = activation.apply(data[index]) }
+        }
+    }
+
+    /// Tiles `tiles` of image `image` in blocks of `blockRows`: transformed input, the 16 GEMMs,
+    /// the output transform with bias and clamp, writing only output pixels in `pixels`.
+    func runWinograd(image: Int, tiles: Range<Int>, pixels: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        let clamp = GemmClamp(activation)
+        var geometry = self.geometry
+        let c = geometry.c
+        let source = input + image * geometry.h * geometry.w * c
+        let target = output + image * self.pixels * outputs
+        var first = tiles.lowerBound
+        while first < tiles.upperBound {
+            let last = min(tiles.upperBound, first + blockRows), count = last - first
+            let products = scratch + 16 * count * c
+            mk_winograd_f23_input(path, &geometry, source, first, last, scratch)
+            for e in 0..<16 {
+                mk_sgemm_packed_clamp(path, count, outputs, c, scratch + e * count * c, c, weight + e * panelCount,
+                                      products + e * count * outputs, outputs, nil, 0, 0, 0)
+            }
+            mk_winograd_f23_output(path, &geometry, outputs, products, first, last, pixels.lowerBound, pixels.upperBound,
+                                   bias, clamp.on, clamp.lo, clamp.hi, target)
+            first = last
         }
     }
 
@@ -179,6 +257,10 @@ struct FloatConv2DStep {
             runSplittingColumns(tasks: tasks, scratch: scratch, pool: pool)
             return
         }
+        if method == .winograd {
+            runSplittingTiles(scratch: scratch, scratchStride: scratchStride, pool: pool)
+            return
+        }
         // Each task uses its thread's scratch, so any number of tasks fits.
         let tasks = method == .directSingleChannel
             ? pool.threadCount
@@ -192,6 +274,31 @@ struct FloatConv2DStep {
                 let range = ParallelGemm.chunk(task, of: job.pointee.tasks, count: job.pointee.rows,
                                                granule: job.pointee.granule)
                 job.pointee.step.run(rows: range, scratch: job.pointee.scratch + thread * job.pointee.stride)
+            }
+        }
+    }
+
+    /// The batch's tiles split into contiguous ranges (whole 6-row register tiles of the GEMMs),
+    /// each run image by image on its thread's scratch: tiles rather than rows, so a 14x14 map's
+    /// 49 tiles split 24 + 25 instead of by tile rows (3 + 4 of 7).
+    private func runSplittingTiles(scratch: UnsafeMutablePointer<Float>, scratchStride: Int, pool: WorkerPool) {
+        let total = batch * tiles
+        let tasks = ParallelGemm.taskCount(rows: total, threads: pool.threadCount,
+                                           weightBytes: 16 * panelCount * MemoryLayout<Float>.stride)
+        var job = (step: self, scratch: scratch, stride: scratchStride, total: total, tasks: tasks)
+        withUnsafeMutablePointer(to: &job) { job in
+            pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
+                let job = context!.assumingMemoryBound(to: (step: FloatConv2DStep, scratch: UnsafeMutablePointer<Float>,
+                                                            stride: Int, total: Int, tasks: Int).self).pointee
+                let step = job.step
+                var next = ParallelGemm.chunk(task, of: job.tasks, count: job.total, granule: 6)
+                while !next.isEmpty {
+                    let image = next.lowerBound / step.tiles, base = image * step.tiles
+                    let last = min(next.upperBound, base + step.tiles)
+                    step.runWinograd(image: image, tiles: (next.lowerBound - base)..<(last - base), pixels: 0..<step.pixels,
+                                     scratch: job.scratch + thread * job.stride)
+                    next = last..<next.upperBound
+                }
             }
         }
     }
