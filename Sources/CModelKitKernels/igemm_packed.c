@@ -19,16 +19,7 @@ long mk_igemm_depth_pairs(long k) { return (k + 1) / 2; }
 long mk_igemm_packed_b_count(long n, long k) { return ((n + NR - 1) / NR) * NR * 2 * mk_igemm_depth_pairs(k); }
 
 void mk_igemm_pack_b(long n, long k, const int8_t *b, long ldb, int16_t *packed) {
-    const long pairs = mk_igemm_depth_pairs(k);
-    for (long j0 = 0; j0 < n; j0 += NR) {
-        int16_t *panel = packed + j0 * 2 * pairs;
-        for (long q = 0; q < pairs; q++)
-            for (long j = 0; j < NR; j++)
-                for (long e = 0; e < 2; e++) {
-                    const long p = 2 * q + e;
-                    panel[(q * NR + j) * 2 + e] = j0 + j < n && p < k ? b[(j0 + j) * ldb + p] : 0;
-                }
-    }
+    mk_pack_int8_pair_panels(mk_kernels_active(), n, k, b, ldb, NR, packed);
 }
 
 // The scalar requantization, exactly `QuantizedMultiplier.apply` then offset and clamp.

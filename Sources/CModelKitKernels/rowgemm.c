@@ -19,17 +19,7 @@ enum { PANEL = 16, MAX_ROWS = 6 };
 long mk_rowgemm_packed_count(long n, long k) { return ((n + PANEL - 1) / PANEL) * PANEL * k; }
 
 void mk_rowgemm_pack(long n, long k, const float *w, long ldw, float *packed) {
-    for (long j0 = 0; j0 < n; j0 += PANEL) {
-        const long cols = n - j0 < PANEL ? n - j0 : PANEL;
-        float *panel = packed + j0 * k;
-        // Row by row: each weight row is read once in order (the plan-time cost of a session).
-        for (long j = 0; j < cols; j++) {
-            const float *row = w + (j0 + j) * ldw;
-            for (long p = 0; p < k; p++) panel[p * PANEL + j] = row[p];
-        }
-        for (long j = cols; j < PANEL; j++)
-            for (long p = 0; p < k; p++) panel[p * PANEL + j] = 0.0f;
-    }
+    mk_pack_weight_panels(mk_kernels_active(), n, k, w, ldw, PANEL, packed);
 }
 
 typedef struct {

@@ -481,7 +481,7 @@ long mk_sgemm_packed_b_count(int path, long n, long k) {
 }
 
 void mk_sgemm_pack_b(int path, long n, long k, const float *b, long ldb, float *packed) {
-    pack_b(1, b, ldb, 0, 0, k, n, configs[mk_kernels_clamp(path)].nr, packed);
+    mk_pack_weight_panels(path, n, k, b, ldb, configs[mk_kernels_clamp(path)].nr, packed);
 }
 
 void mk_sgemm_packed(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,

@@ -19,7 +19,10 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
     public var elementCount: Int? { Shape.checkedProduct(dims) }
 
     /// Product of `values`, or nil on a negative value or overflow. Every size computed from
-    /// untrusted input goes through here.
+    /// untrusted input goes through here. Inlinable, so callers in other modules get a copy
+    /// specialized to their collection: the generic one looks up `Collection`'s associated types
+    /// at run time, slow the first time in a process (a cold load validates every tensor).
+    @inlinable
     public static func checkedProduct<C: Collection>(_ values: C) -> Int? where C.Element == Int {
         var product = 1
         for value in values {

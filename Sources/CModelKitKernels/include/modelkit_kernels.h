@@ -50,6 +50,17 @@ void mk_sgemm_path(int path, int trans_a, int trans_b, long m, long n, long k, f
 void mk_sgemm_bias_relu(int path, int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
                         const float *b, long ldb, float *c, long ldc, const float *bias, int relu);
 
+/// The rows of an N x K weight matrix (one row per output, ldw apart) as column panels of `width`
+/// outputs: panel j0 / width starts at packed + j0 * k and holds, for each depth p, `width`
+/// consecutive values w[j0 + j][p], zero past n. ceil(n / width) * width * k floats. `path` only
+/// picks the instructions (clamped to the CPU); every path writes the same bytes.
+void mk_pack_weight_panels(int path, long n, long k, const float *w, long ldw, long width, float *packed);
+
+/// The rows of an N x K int8 matrix (ldb apart) widened to int16 depth pairs in panels of `width`
+/// outputs: panel j0 / width starts at packed + j0 * 2 * ceil(k / 2) and holds, for each pair q,
+/// `width` units (w[j][2q], w[j][2q + 1]), zero past n and past k. Same bytes on every path.
+void mk_pack_int8_pair_panels(int path, long n, long k, const int8_t *b, long ldb, long width, int16_t *packed);
+
 /// Weights packed once for mk_sgemm_packed: B stored N x K (one row per output, ldb apart) laid
 /// out as the micro-kernel of `path` reads it. `mk_sgemm_packed_b_count` floats (64-byte aligned
 /// storage recommended); the layout depends on the path, so pack and multiply with the same one.
