@@ -111,13 +111,3 @@ let package = Package(
                     dependencies: ["ModelKitONNX", "ModelKitRuntime", "ModelKitFormat", "ModelKitPasses"]),
     ]
 )
-
-// Concrete generic metadata (e.g. the storage of a `[String: Tensor]`) is reached through its
-// direct accessor, with the conformances passed in, rather than by mangled name: the runtime
-// resolves a mangled name's `Hashable` requirement by scanning every conformance record in the
-// binary, about 0.25 ms of a cold model load the first time. Every Swift target gets the flag,
-// because the linker keeps one copy of each stdlib specialization from whichever module emitted it.
-for target in package.targets where [.regular, .executable, .test].contains(target.type) {
-    target.swiftSettings = (target.swiftSettings ?? [])
-        + [.unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"])]
-}
