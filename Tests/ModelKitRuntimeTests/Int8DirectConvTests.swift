@@ -161,4 +161,44 @@ struct Int8DirectConvTests {
             #expect(y.storage == reference.storage, "\(threads) threads")
         }
     }
+
+    /// Spatial convolutions too big to widen whole run direct a block of output rows at a time
+    /// (a 3-channel stride-2 first layer, a padded dilated one below AVX-512); the thread splits
+    /// start rows inside blocks. They equal the reference at 1, 2 and 3 threads; a 1x1 one keeps the GEMM.
+    @Test func blockedDirectSessionsAgreeWithTheReference() throws {
+        let shape = [2, 121, 110, 3]
+        var b = Int8GraphBuilder(input: shape, scale: 0.01, zeroPoint: -3)
+        b.add("c1", .conv2D(Conv2DAttributes(strides: (2, 2), padding: .same, activation: .relu6)), weight: [16, 3, 3, 3],
+              output: QuantizationParameters(scale: 0.02, zeroPoint: -128))
+        b.add("c2", .conv2D(Conv2DAttributes(dilations: (2, 2), padding: .same)), weight: [20, 3, 3, 16],
+              output: QuantizationParameters(scale: 0.1, zeroPoint: 3))
+        b.add("c3", .conv2D(Conv2DAttributes()), weight: [24, 1, 1, 20],
+              output: QuantizationParameters(scale: 0.2, zeroPoint: -10))
+        b.graph.outputs = ["c3"]
+        // Both spatial layers take several blocks.
+        let first = mk_conv_geometry(h: 121, w: 110, c: 3, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pad_top: 1,
+                                     pad_left: 1, oh: 61, ow: 55)
+        let second = mk_conv_geometry(h: 61, w: 55, c: 16, kh: 3, kw: 3, sh: 1, sw: 1, dh: 2, dw: 2, pad_top: 2,
+                                      pad_left: 2, oh: 61, ow: 55)
+        for g in [first, second] {
+            #expect(!Int8GemmStep.runsDirect(g) && Int8GemmStep.directBlockRows(g) < g.oh)
+        }
+        // The first on every path; the second's 48-value window rows keep the GEMM on AVX-512.
+        #expect(Int8GemmStep.runsDirectInBlocks(first))
+        let secondKernel = Int8GemmStep.runsDirectInBlocks(second) ? "int8 direct conv" : "int8 im2col gemm"
+        var random = Int8Random(seed: 11)
+        let input = Tensor(shape: Shape(shape), floats: random.floats(shape.reduce(1, *)))
+        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
+        guard case .int8(let codes) = reference.storage else {
+            Issue.record("the int8 output is not int8")
+            return
+        }
+        #expect(Set(codes).count > 20, "degenerate reference output")
+        for threads in [1, 2, 3] {
+            let session = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads))
+            #expect(session.profile.map(\.kernel) == ["quantize", "int8 direct conv", secondKernel, "int8 im2col gemm"])
+            let y = try session.run(input)
+            #expect(y.storage == reference.storage, "\(threads) threads")
+        }
+    }
 }

@@ -212,11 +212,13 @@ struct KernelPathTests {
 
     /// im2col with widening (the int8 GEMM's left matrix) against a plain loop, bit-exact on every
     /// path: interior rows, padded edges, strides, dilations, 1 to 40 channels, row ranges that
-    /// start mid-image, and the zero tail up to an even depth.
+    /// start mid-image, the zero tail up to an even depth, and unpadded stride-1 1x1 windows with an
+    /// even depth (one widening run over the pixels).
     @Test(arguments: [
         [28, 28, 1, 3, 3, 1, 1, 1, 1, 0], [13, 13, 32, 3, 3, 1, 1, 1, 1, 0], [5, 5, 64, 3, 3, 1, 1, 1, 1, 0],
         [9, 11, 17, 3, 3, 2, 2, 1, 1, 1], [10, 10, 40, 3, 2, 1, 2, 2, 2, 2], [7, 6, 16, 5, 5, 1, 1, 1, 1, 2],
-        [8, 9, 3, 1, 1, 1, 1, 1, 1, 0],
+        [8, 9, 3, 1, 1, 1, 1, 1, 1, 0], [7, 9, 24, 1, 1, 1, 1, 1, 1, 0], [6, 5, 2, 1, 1, 1, 1, 1, 1, 0],
+        [9, 9, 8, 1, 1, 2, 2, 1, 1, 0],
     ])
     func im2colWidenIsExact(geometry: [Int]) {
         let (h, w, c, kh, kw, sh, sw, dh, dw, pad) = (geometry[0], geometry[1], geometry[2], geometry[3], geometry[4],

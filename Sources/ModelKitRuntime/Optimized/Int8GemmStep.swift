@@ -7,7 +7,8 @@ import ModelKitCore
 /// (im2col rows for a convolution), built per thread in scratch. A convolution whose widened,
 /// padded image is small (a small CNN's layers) runs direct instead (`mk_conv_s8_direct`): only
 /// the input rows a task needs are widened, and each window is read in place, with no im2col
-/// copy (9x the input for a 3x3 kernel). Bit-exact with `Int8ReferenceKernels`; runs on raw
+/// copy (9x the input for a 3x3 kernel). A bigger spatial convolution runs direct too, a block of
+/// output rows at a time. Bit-exact with `Int8ReferenceKernels`; runs on raw
 /// pointers, so it allocates and retains nothing.
 struct Int8GemmStep {
     let input: UnsafePointer<Int8>
@@ -28,6 +29,9 @@ struct Int8GemmStep {
     /// A max pooling fused into a direct convolution (`output` is then the pooling's): rows are
     /// pooled pixels, each window's sums requantized once (`mk_conv_s8_direct_maxpool`).
     let maxPool: mk_pool_window?
+    /// Output rows (pooled rows with a fused max pooling) per block of a direct convolution: the
+    /// padded input rows a block reads are widened together into one thread's scratch.
+    let directBlockRows: Int
 
     var pixels: Int { geometry.map { $0.oh * $0.ow } ?? 1 }
     /// Output rows per image: pixels, or pooled pixels with a fused max pooling.
@@ -38,7 +42,11 @@ struct Int8GemmStep {
     /// int16 scratch values one thread needs: a block of rows, or a whole image's rows when the
     /// step may split by columns (they then share one thread's block; see `columnTasks`).
     var scratchCount: Int {
-        if direct, var g = geometry { return mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) }
+        if direct, var g = geometry {
+            // A fused max pooling runs whole images (`directBlockRows` is then every row).
+            let paddedRows = min((directBlockRows - 1) * g.sh + (g.kh - 1) * g.dh + 1, mk_conv_s8_direct_padded_height(&g))
+            return mk_conv_s8_direct_rows_count(&g, paddedRows)
+        }
         return max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength
     }
     /// int16 values up to which a widened padded image runs direct (64 KB: it stays in L2 with
@@ -61,7 +69,7 @@ struct Int8GemmStep {
                                         dw: a.dilationW, pad_top: pad.top, pad_left: pad.left,
                                         oh: output.shape[1], ow: output.shape[2])
         }
-        let direct = geometry.map(Int8GemmStep.runsDirect) ?? false
+        let direct = geometry.map { Int8GemmStep.runsDirect($0) || Int8GemmStep.runsDirectInBlocks($0) } ?? false
         var walk = geometry ?? mk_conv_geometry()
         var pooling: mk_pool_window?
         if let (attributes, pooled) = maxPool {
@@ -93,7 +101,8 @@ struct Int8GemmStep {
                             requantization: mk_requantization(bias: bias, multiplier: multipliers, shift: shifts,
                                                               output_zero_point: r.outputZeroPoint, minimum: r.minimum,
                                                               maximum: r.maximum),
-                            direct: direct, maxPool: pooling)
+                            direct: direct, maxPool: pooling,
+                            directBlockRows: geometry.map { Int8GemmStep.directBlockRows($0) } ?? 1)
     }
 
     /// Whether a convolution runs direct: its padded, widened image fits `directImageLimit`. On
@@ -103,6 +112,29 @@ struct Int8GemmStep {
     static func runsDirect(_ geometry: mk_conv_geometry) -> Bool {
         var g = geometry
         return mk_conv_s8_direct_rows_count(&g, mk_conv_s8_direct_padded_height(&g)) <= Int8GemmStep.directImageLimit
+    }
+
+    /// Whether a spatial convolution too big for `runsDirect` runs direct a block of output rows at
+    /// a time: an im2col row repeats every input value kh*kw times, and with few channels (the
+    /// first layer's 3) it is widened in short spans, which costs more than the GEMM itself
+    /// (AVX2, MobileNetV2's first layer: 920 -> 460 us; ResNet-50's 3x3 layers 5-15% faster). On
+    /// the AVX-512 path only for short window rows: with many channels the im2col pass is cheap
+    /// next to the VNNI GEMM's doubled multiply-adds, which the direct kernel lacks.
+    static func runsDirectInBlocks(_ geometry: mk_conv_geometry) -> Bool {
+        geometry.kh * geometry.kw > 1
+            && (mk_kernels_active() < Int32(MK_KERNELS_AVX512.rawValue) || geometry.kw * geometry.c < 32)
+    }
+
+    /// Output rows per direct block: all of them when the image fits `directImageLimit`, else as
+    /// many as keep the widened rows within it (at least one).
+    static func directBlockRows(_ geometry: mk_conv_geometry) -> Int {
+        var g = geometry
+        if runsDirect(g) { return max(g.oh, 1) }
+        var rows = 1
+        while rows < g.oh, mk_conv_s8_direct_rows_count(&g, rows * g.sh + (g.kh - 1) * g.dh + 1) <= directImageLimit {
+            rows += 1
+        }
+        return rows
     }
 
     /// The window of a max pooling the direct convolution `geometry` can take over (unpadded,
@@ -172,9 +204,11 @@ struct Int8GemmStep {
         var row = rows.lowerBound
         while row < rows.upperBound {
             let image = row / rowsPerImage
-            let (p0, p1) = (row - image * rowsPerImage, min(rowsPerImage, rows.upperBound - image * rowsPerImage))
-            // The convolution output rows these rows read, then the padded input rows of those.
             var window = maxPool ?? mk_pool_window(kh: 1, kw: 1, sh: 1, sw: 1, oh: g.oh, ow: g.ow)
+            let p0 = row - image * rowsPerImage
+            let blockEnd = min(rowsPerImage, (p0 / window.ow + directBlockRows) * window.ow)
+            let p1 = min(blockEnd, rows.upperBound - image * rowsPerImage)
+            // The convolution output rows these rows read, then the padded input rows of those.
             let (first, last) = (p0 / window.ow * window.sh, (p1 - 1) / window.ow * window.sh + window.kh - 1)
             let (y0, y1) = (first * g.sh, last * g.sh + (g.kh - 1) * g.dh + 1)
             mk_conv_s8_direct_widen(path, &g, input + image * g.h * g.w * g.c, inputZeroPoint, y0, y1, scratch)
