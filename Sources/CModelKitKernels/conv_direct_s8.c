@@ -9,6 +9,7 @@
 #include "modelkit_kernels.h"
 #include "requantize.h"
 #include "requantize_lanes.h"
+#include "widen_s8.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -69,21 +70,6 @@ void mk_conv_s8_direct_pack(const mk_conv_geometry *g, long n, const int8_t *wei
 
 long mk_conv_s8_direct_rows_count(const mk_conv_geometry *g, long rows) {
     return rows * mk_conv_s8_direct_padded_width(g) * g->c + 2;
-}
-
-// (code - zero_point) as int16: |code - zero_point| <= 255, so every path gives the same values.
-static inline void widen_portable(const int8_t *src, long count, int32_t zero_point, int16_t *dst) {
-    for (long i = 0; i < count; i++) dst[i] = (int16_t)(src[i] - zero_point);
-}
-
-__attribute__((target("avx2"))) static void widen_avx2(const int8_t *src, long count, int32_t zero_point, int16_t *dst) {
-    const __m256i zp = _mm256_set1_epi16((int16_t)zero_point);
-    long i = 0;
-    for (; i + 16 <= count; i += 16) {
-        const __m128i codes = _mm_loadu_si128((const __m128i *)(src + i));
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_sub_epi16(_mm256_cvtepi8_epi16(codes), zp));
-    }
-    for (; i < count; i++) dst[i] = (int16_t)(src[i] - zero_point);
 }
 
 void mk_conv_s8_direct_widen(int path, const mk_conv_geometry *g, const int8_t *image, int32_t zero_point, long y0,

@@ -8,6 +8,7 @@
 #include "modelkit_kernels.h"
 #include "igemm_vnni.h"
 #include "requantize_lanes.h"
+#include "widen_s8.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -154,22 +155,6 @@ void mk_widen_rows_i8(long rows, long k, const int8_t *x, long ldx, int32_t zero
         for (; p < k; p++) y[i * ldy + p] = (int16_t)(x[i * ldx + p] - zero_point);
         for (; p < ldy; p++) y[i * ldy + p] = 0;
     }
-}
-
-// (code - zero_point) as int16 for `count` codes: |code - zero_point| <= 255, so 16-bit lanes
-// never wrap and every path gives the same values.
-static inline void widen_portable(const int8_t *src, long count, int32_t zero_point, int16_t *dst) {
-    for (long i = 0; i < count; i++) dst[i] = (int16_t)(src[i] - zero_point);
-}
-
-__attribute__((target("avx2"))) static inline void widen_avx2(const int8_t *src, long count, int32_t zero_point, int16_t *dst) {
-    const __m256i zp = _mm256_set1_epi16((int16_t)zero_point);
-    long i = 0;
-    for (; i + 16 <= count; i += 16) {
-        const __m128i codes = _mm_loadu_si128((const __m128i *)(src + i));
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_sub_epi16(_mm256_cvtepi8_epi16(codes), zp));
-    }
-    for (; i < count; i++) dst[i] = (int16_t)(src[i] - zero_point);
 }
 
 typedef void (*widen_fn)(const int8_t *, long, int32_t, int16_t *);
