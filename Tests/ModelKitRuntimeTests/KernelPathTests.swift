@@ -232,7 +232,8 @@ struct KernelPathTests {
                     mk_sgemm_packed_clamp(path, m - first, n, k, rows.baseAddress! + first * k, k, packed, &part, n,
                                           bias, 1, -0.5, .infinity)
                 }
-                #expect(part == Array(whole[(first * n)...]), "path \(path), rows from \(first)")
+                let differing = zip(part, whole[(first * n)...]).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "path \(path), rows from \(first): \(differing) values differ")
             }
         }
     }
