@@ -72,6 +72,7 @@ typedef struct {
 int main(int argc, char **argv) {
     const int path = argc > 1 ? mk_kernels_from_name(argv[1]) : mk_kernels_active();
     const double seconds_per_shape = argc > 2 ? atof(argv[2]) : 0.3;
+    const char *only = argc > 3 ? argv[3] : NULL;  // Runs only the GEMM shapes whose name holds this.
     open_cycle_counter();
     printf("path %s, FMA peak %.1f GFLOP/s (one core)\n", mk_kernels_path_name(mk_kernels_clamp(path)), fma_peak());
     const shape shapes[] = {
@@ -89,9 +90,12 @@ int main(int argc, char **argv) {
         {"1x1 14x14 1024->256", 196, 256, 1024},
         {"1x1 7x7 512->2048", 49, 2048, 512},
         {"1x1 7x7 2048->512", 49, 512, 2048},
+        {"winograd 14x14 c256 (49x256x256)", 49, 256, 256},
+        {"winograd 7x7 c512 (16x512x512)", 16, 512, 512},
     };
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         const shape sh = shapes[s];
+        if (only != NULL && strstr(sh.name, only) == NULL) continue;
         float *a = aligned_alloc(64, (size_t)(sh.m * sh.k * 4 + 64) & ~63UL);
         float *b = aligned_alloc(64, (size_t)(sh.n * sh.k * 4 + 64) & ~63UL);
         float *c = aligned_alloc(64, (size_t)(sh.m * sh.n * 4 + 64) & ~63UL);
@@ -122,7 +126,7 @@ int main(int argc, char **argv) {
         free(a), free(b), free(c), free(bias), free(packed);
     }
     const long maps[][3] = {{56, 64}, {28, 128}, {14, 256}, {7, 512}};
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < 4 && only == NULL; s++) {
         const long size = maps[s][0], c = maps[s][1], o = c, pixels = size * size, tiles = mk_winograd_f23_tiles(size, size);
         const mk_conv_geometry g = {size, size, c, 3, 3, 1, 1, 1, 1, 1, 1, size, size};
         float *x = calloc((size_t)(pixels * c), 4), *w = calloc((size_t)(o * 9 * c), 4), *u = calloc((size_t)(16 * o * c), 4);

@@ -59,14 +59,16 @@ static void kernel_portable(long kc, const float *a, long ars, long aks, const f
 // AVX2 + FMA: 6 x 16 (12 ymm accumulators, 2 for B, 1 broadcast).
 enum { A2_MR = 6, A2_NR = 16 };
 
-// The body of both AVX2 kernels; with `fused` (a constant after inlining) the final store adds
+// The body of all AVX2 kernels; with `fused` (a constant after inlining) the final store adds
 // bias[0..16) and clamps, exactly as the separate epilogue would (same operations, same order).
+// `rows` (a constant too, 1..6) is how many rows of A and C the tile has: each row's sums take the
+// same operations in the same order whatever the tile height, so results do not depend on it.
 __attribute__((target("avx2,fma"), always_inline))
 static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                                     long ldc, float alpha, float beta, const int fused, const float *bias,
-                                    clamp_bounds clamp) {
+                                    clamp_bounds clamp, const int rows) {
     __m256 acc[A2_MR][2];
-    for (int i = 0; i < A2_MR; i++) {
+    for (int i = 0; i < rows; i++) {
         acc[i][0] = _mm256_setzero_ps();
         acc[i][1] = _mm256_setzero_ps();
     }
@@ -74,12 +76,12 @@ static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks,
     // five dependent address additions through the loop (about the FMA work of a step); now only
     // the index advances: 4-8% faster over the ResNet-50 GEMM shapes in 7 of 7 alternating runs.
     const float *row[A2_MR];
-    for (int i = 0; i < A2_MR; i++) row[i] = a + i * ars;
+    for (int i = 0; i < rows; i++) row[i] = a + i * ars;
     for (long p = 0; p < kc; p++) {
         const __m256 b0 = _mm256_loadu_ps(b);
         const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma clang loop unroll(full)
-        for (int i = 0; i < A2_MR; i++) {
+        for (int i = 0; i < rows; i++) {
             const __m256 ai = _mm256_broadcast_ss(row[i] + p * aks);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
@@ -92,7 +94,7 @@ static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks,
     const __m256 b0 = with_bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
     const __m256 b1 = with_bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
 #pragma clang loop unroll(full)
-    for (int i = 0; i < A2_MR; i++) {
+    for (int i = 0; i < rows; i++) {
         float *row = c + i * ldc;
         __m256 v0 = _mm256_mul_ps(va, acc[i][0]), v1 = _mm256_mul_ps(va, acc[i][1]);
         if (beta != 0.0f) {
@@ -113,7 +115,7 @@ __attribute__((target("avx2,fma")))
 static void kernel_avx2(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc,
                         float alpha, float beta) {
     static const clamp_bounds none = {0, 0.0f, 0.0f};
-    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, none);
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, none, A2_MR);
 }
 
 // A full AVX2 tile of the last K block with the bias and clamp applied before its one store: the
@@ -121,8 +123,32 @@ static void kernel_avx2(long kc, const float *a, long ars, long aks, const float
 __attribute__((target("avx2,fma")))
 static void kernel_avx2_fused(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                               long ldc, float alpha, float beta, const float *bias, clamp_bounds clamp) {
-    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp);
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR);
 }
+
+// The last 1-5 rows of an M that is not a multiple of 6, as a tile of that height written straight
+// to C (bias and clamp fused when `fused`): a 6-row tile through a scratch tile did up to 6x the
+// multiply-adds, then a scalar store and a separate epilogue pass. ResNet-50's 7x7 maps have
+// M = 49 = 8 x 6 + 1, its Winograd GEMMs 16 and 49 tiles: the padded tile was ~10% of those GEMMs.
+#define MK_AVX2_ROWS_KERNEL(n)                                                                                   \
+    __attribute__((target("avx2,fma"))) static void kernel_avx2_rows##n(                                        \
+        long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc, float alpha,  \
+        float beta, int fused, const float *bias, clamp_bounds clamp) {                                          \
+        if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n);            \
+        else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n);                  \
+    }
+MK_AVX2_ROWS_KERNEL(1)
+MK_AVX2_ROWS_KERNEL(2)
+MK_AVX2_ROWS_KERNEL(3)
+MK_AVX2_ROWS_KERNEL(4)
+MK_AVX2_ROWS_KERNEL(5)
+#undef MK_AVX2_ROWS_KERNEL
+
+typedef void (*short_tile_kernel)(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                                  long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp);
+static const short_tile_kernel avx2_short_tiles[A2_MR] = {
+    NULL, kernel_avx2_rows1, kernel_avx2_rows2, kernel_avx2_rows3, kernel_avx2_rows4, kernel_avx2_rows5,
+};
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512F: 12 x 32 (24 zmm accumulators, 2 for B, broadcasts folded into the FMAs).
@@ -441,9 +467,12 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                             panel_a = a + (ic + ir) * lda + pc, ars = lda, aks = 1;
                         }
                         const int last_block = pc + kc >= k;
-                        const int fused = has_epilogue && last_block && rows == mr && cols == nr &&
-                                          cfg.kernel == kernel_avx2;
-                        if (fused) {
+                        const int avx2 = cfg.kernel == kernel_avx2;
+                        const int fused = has_epilogue && last_block && cols == nr && avx2;
+                        if (avx2 && rows < mr && cols == nr) {
+                            avx2_short_tiles[rows](kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
+                                                   fused, bias == NULL ? NULL : bias + jc + jr, clamp);
+                        } else if (fused) {
                             kernel_avx2_fused(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
                                               bias == NULL ? NULL : bias + jc + jr, clamp);
                         } else if (rows == mr && cols == nr) {

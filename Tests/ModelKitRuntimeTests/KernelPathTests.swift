@@ -171,8 +171,11 @@ struct KernelPathTests {
         #expect(concatenate { Int8Concat.run(inputs: $0, axis: axis, output: $1) } == expected)
     }
 
-    /// The packed float GEMM with its bias+ReLU epilogue against a plain triple loop.
-    @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 17), (13, 16, 700), (6, 1, 1)])
+    /// The packed float GEMM with its bias+ReLU epilogue against a plain triple loop. The shapes
+    /// leave every remainder of rows after whole 6-row tiles (short tiles: 49, 50, 3, 16, 5 rows),
+    /// several K blocks, and a partial column panel.
+    @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 17), (13, 16, 700), (6, 1, 1), (49, 48, 700),
+                      (50, 16, 40), (3, 16, 9), (16, 40, 330), (5, 33, 600)])
     func packedFloatGemmMatchesLoops(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         var random = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
@@ -206,6 +209,31 @@ struct KernelPathTests {
                 }
                 let worst = c.indices.map { abs(c[$0] - expected[$0]) / max(1, magnitude[$0]) }.max() ?? 0
                 #expect(worst <= 1e-5, "path \(path) clamp \(String(describing: clamp)): \(worst)")
+            }
+        }
+    }
+
+    /// A row's result does not depend on which row tile computes it (full or short, or which
+    /// remainder): the GEMM over rows first..<m gives exactly the rows of the whole GEMM, as thread
+    /// splits by rows need for equal results at every thread count.
+    @Test(arguments: [(49, 48, 700), (16, 40, 330), (13, 16, 17)])
+    func packedFloatGemmRowsAgreeExactlyWhateverTheirTile(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var random = SplitMix64(seed: UInt64(m * 7 + n * 3 + k))
+        let a = random.floats(m * k), b = random.floats(n * k), bias = random.floats(n)
+        for path in Self.paths {
+            var packed = [Float](repeating: .nan, count: mk_sgemm_packed_b_count(path, n, k))
+            mk_sgemm_pack_b(path, n, k, b, k, &packed)
+            var whole = [Float](repeating: .nan, count: m * n)
+            mk_sgemm_packed_clamp(path, m, n, k, a, k, packed, &whole, n, bias, 1, -0.5, .infinity)
+            for first in 1...5 {
+                var part = [Float](repeating: .nan, count: (m - first) * n)
+                a.withUnsafeBufferPointer { rows in
+                    mk_sgemm_packed_clamp(path, m - first, n, k, rows.baseAddress! + first * k, k, packed, &part, n,
+                                          bias, 1, -0.5, .infinity)
+                }
+                let differing = zip(part, whole[(first * n)...]).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "path \(path), rows from \(first): \(differing) values differ")
             }
         }
     }
