@@ -146,17 +146,24 @@ struct Int8DirectConvTests {
         b.graph.outputs = ["c3"]
         var random = Int8Random(seed: 5)
         let input = Tensor(shape: [2, 20, 20, 1], floats: random.floats(2 * 400))
-        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
+        // c1 takes over p1 (2x2 windows, c1's output read by p1 alone), on every kernel path.
+        try expectSessionsEqualTheReference(b.graph, input: input,
+                                            kernels: ["quantize", "int8 direct conv+max pool", "int8 direct conv",
+                                                      "int8 direct conv"])
+    }
+
+    /// Sessions of `graph` at 1, 2 and 3 threads (every layer split) plan `kernels` and give the
+    /// reference kernels' int8 output exactly; the reference output is not degenerate.
+    func expectSessionsEqualTheReference(_ graph: Graph, input: Tensor, kernels: [String]) throws {
+        let reference = try Session(model: Model(graph: graph), options: SessionOptions(kernels: .reference)).run(input)
         guard case .int8(let codes) = reference.storage else {
             Issue.record("the int8 output is not int8")
             return
         }
         #expect(Set(codes).count > 20, "degenerate reference output")
         for threads in [1, 2, 3] {
-            let session = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads))
-            // c1 takes over p1 (2x2 windows, c1's output read by p1 alone), on every kernel path.
-            #expect(session.profile.map(\.kernel) == ["quantize", "int8 direct conv+max pool", "int8 direct conv",
-                                                       "int8 direct conv"])
+            let session = try Session(model: Model(graph: graph), options: SessionOptions.splittingEveryLayer(threads: threads))
+            #expect(session.profile.map(\.kernel) == kernels)
             let y = try session.run(input)
             #expect(y.storage == reference.storage, "\(threads) threads")
         }
@@ -188,17 +195,7 @@ struct Int8DirectConvTests {
         let secondKernel = Int8GemmStep.runsDirectInBlocks(second) ? "int8 direct conv" : "int8 im2col gemm"
         var random = Int8Random(seed: 11)
         let input = Tensor(shape: Shape(shape), floats: random.floats(shape.reduce(1, *)))
-        let reference = try Session(model: Model(graph: b.graph), options: SessionOptions(kernels: .reference)).run(input)
-        guard case .int8(let codes) = reference.storage else {
-            Issue.record("the int8 output is not int8")
-            return
-        }
-        #expect(Set(codes).count > 20, "degenerate reference output")
-        for threads in [1, 2, 3] {
-            let session = try Session(model: Model(graph: b.graph), options: SessionOptions.splittingEveryLayer(threads: threads))
-            #expect(session.profile.map(\.kernel) == ["quantize", "int8 direct conv", secondKernel, "int8 im2col gemm"])
-            let y = try session.run(input)
-            #expect(y.storage == reference.storage, "\(threads) threads")
-        }
+        try expectSessionsEqualTheReference(b.graph, input: input,
+                                            kernels: ["quantize", "int8 direct conv", secondKernel, "int8 im2col gemm"])
     }
 }
