@@ -152,21 +152,15 @@ struct Int8DirectConvTests {
                                                       "int8 direct conv"])
     }
 
-    /// Sessions of `graph` at 1, 2 and 3 threads (every layer split) plan `kernels` and give the
-    /// reference kernels' int8 output exactly; the reference output is not degenerate.
+    /// The check of KernelPathTests (1-3 threads, planned kernels, equal to the reference), on an
+    /// int8 reference output that is not degenerate.
     func expectSessionsEqualTheReference(_ graph: Graph, input: Tensor, kernels: [String]) throws {
-        let reference = try Session(model: Model(graph: graph), options: SessionOptions(kernels: .reference)).run(input)
+        let reference = try expectEveryThreadCountMatchesTheReference(graph, input, kernels: kernels)
         guard case .int8(let codes) = reference.storage else {
             Issue.record("the int8 output is not int8")
             return
         }
         #expect(Set(codes).count > 20, "degenerate reference output")
-        for threads in [1, 2, 3] {
-            let session = try Session(model: Model(graph: graph), options: SessionOptions.splittingEveryLayer(threads: threads))
-            #expect(session.profile.map(\.kernel) == kernels)
-            let y = try session.run(input)
-            #expect(y.storage == reference.storage, "\(threads) threads")
-        }
     }
 
     /// Spatial convolutions too big to widen whole run direct a block of output rows at a time

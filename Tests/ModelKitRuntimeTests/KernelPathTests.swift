@@ -388,13 +388,18 @@ struct KernelPathTests {
         let input = Tensor(shape: [2, 9, 9, 8], floats: random.floats(2 * 9 * 9 * 8))
         try expectEveryThreadCountMatchesTheReference(b.graph, input)
     }
+}
 
-    /// `graph` run split at every layer on 1, 2 and 3 threads equals the reference kernels' output.
-    private func expectEveryThreadCountMatchesTheReference(_ graph: Graph, _ input: Tensor) throws {
-        let reference = try Session(model: Model(graph: graph), options: SessionOptions(kernels: .reference)).run(input)
-        for threads in [1, 2, 3] {
-            let y = try Session(model: Model(graph: graph), options: SessionOptions.splittingEveryLayer(threads: threads)).run(input)
-            #expect(y.storage == reference.storage, "\(threads) threads")
-        }
+/// `graph` run split at every layer on 1, 2 and 3 threads equals the reference kernels' output
+/// exactly and, when `kernels` is given, plans those step kernels. Returns the reference output.
+@discardableResult
+func expectEveryThreadCountMatchesTheReference(_ graph: Graph, _ input: Tensor, kernels: [String]? = nil) throws -> Tensor {
+    let reference = try Session(model: Model(graph: graph), options: SessionOptions(kernels: .reference)).run(input)
+    for threads in [1, 2, 3] {
+        let session = try Session(model: Model(graph: graph), options: SessionOptions.splittingEveryLayer(threads: threads))
+        if let kernels { #expect(session.profile.map(\.kernel) == kernels, "\(threads) threads") }
+        let y = try session.run(input)
+        #expect(y.storage == reference.storage, "\(threads) threads")
     }
+    return reference
 }

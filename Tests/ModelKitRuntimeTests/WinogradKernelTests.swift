@@ -12,12 +12,7 @@ import Testing
 /// max(1, |output|) the GEMM reaches 1.4e-5 and Winograd 2.7e-5 at 256 channels of [-1, 1] data).
 @Suite("winograd convolution")
 struct WinogradKernelTests {
-    struct Case: Sendable, CustomTestStringConvertible {
-        var input: [Int]
-        var weight: [Int]
-        var attributes: Conv2DAttributes
-        var testDescription: String { "\(input) * \(weight) \(attributes.padding) \(attributes.activation)" }
-    }
+    typealias Case = GemmKernelTests.ConvCase
 
     static let cases: [Case] = [
         Case(input: [1, 14, 14, 32], weight: [32, 3, 3, 32], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
