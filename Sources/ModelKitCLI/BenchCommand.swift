@@ -79,6 +79,9 @@ struct BenchCommand: ParsableCommand {
                 "median_ms": median, "p90_ms": percentile(0.9), "p99_ms": percentile(0.99),
                 "min_ms": latencies[0], "throughput_per_s": throughput,
                 "arena_bytes": arenaBytes, "weight_bytes": weightBytes,
+                // Every run's latency, ascending: lets a harness pool runs from several processes
+                // (Tools/bench-peers interleaves engines in rounds) instead of averaging medians.
+                "latencies_ms": latencies,
             ]
             if let peakRSSBytes { object["peak_rss_bytes"] = peakRSSBytes }
             if !profile.isEmpty {

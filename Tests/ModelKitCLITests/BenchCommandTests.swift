@@ -16,6 +16,10 @@ import Testing
         let median = json["median_ms"] as! Double, p90 = json["p90_ms"] as! Double, p99 = json["p99_ms"] as! Double
         let minimum = json["min_ms"] as! Double
         #expect(0 < minimum && minimum <= median && median <= p90 && p90 <= p99)
+        // The per-run latencies behind those figures, ascending.
+        let latencies = json["latencies_ms"] as! [Double]
+        #expect(latencies.count == 30 && latencies == latencies.sorted())
+        #expect(latencies.first == minimum && latencies[14] == median && latencies.last == json["p99_ms"] as? Double ?? -1)
         // Throughput is samples over the summed latencies, which lie between min and p99 each.
         let throughput = json["throughput_per_s"] as! Double
         #expect(throughput <= Double(batch) / minimum * 1000 * 1.0001)
