@@ -28,6 +28,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed runs before the timed ones (after the first run).")
     var warmup = 10
 
+    @Option(help: ArgumentHelp("Layers with fewer multiply-adds than this run on one thread (default: the runtime's).",
+                               valueName: "multiply-adds"))
+    var parallelMinimumWork: Int?
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
@@ -39,6 +43,9 @@ struct BenchCommand: ParsableCommand {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be >= 0") }
+        if let parallelMinimumWork, parallelMinimumWork < 0 {
+            throw ValidationError("--parallel-minimum-work must be >= 0")
+        }
     }
 
     func run() throws {
@@ -148,7 +155,9 @@ struct BenchCommand: ParsableCommand {
         }
         let loaded = try LoadedModel(path: model)
         let loadMilliseconds = lap()
-        let session = try Session(model: loaded.model, options: SessionOptions(threads: threads))
+        var options = SessionOptions(threads: threads)
+        if let parallelMinimumWork { options.parallelMinimumWork = parallelMinimumWork }
+        let session = try Session(model: loaded.model, options: options)
         let sessionMilliseconds = lap()
         let graph = loaded.model.graph
         var inputs: [InputBuffer] = []

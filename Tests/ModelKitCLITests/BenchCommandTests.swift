@@ -50,6 +50,18 @@ import Testing
         #expect(runs.stderr.contains("--runs must be at least 1"))
         let corrupt = try modelkit("bench", fixture("corrupt/truncated-mid-frame.mkm"))
         #expect(corrupt.status == 65)
+        let work = try modelkit("bench", fixture("models/tiny-cnn.mkm"), "--parallel-minimum-work=-1")
+        #expect(work.status == 64)
+        #expect(work.stderr.contains("--parallel-minimum-work must be >= 0"))
+    }
+
+    /// A split of every layer (threshold 0) across two threads runs and reports like the default.
+    @Test func parallelMinimumWorkOverride() throws {
+        let result = try modelkit("bench", fixture("models/tiny-cnn.mkm"), "--threads", "2", "--runs", "5",
+                                  "--parallel-minimum-work", "0", "--json")
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        #expect((json["latencies_ms"] as? [Double])?.count == 5)
     }
 }
 
