@@ -74,7 +74,7 @@ enum Int8SameShapeAdd {
     /// takes about 1 ns per value).
     static let minimumParallelCount = 64 * 1024
 
-    /// The addition, split into one contiguous slice per pool thread when it is big enough
+    /// The addition, split into contiguous slices across the pool when it is big enough
     /// (ResNet-50's first-stage residual adds are 800K values, ~0.7 ms on one core). Each value is
     /// computed alone, so the split changes no result.
     static func run(_ a: Int8View, _ b: Int8View, requantization r: AddRequantization, output y: MutableInt8View,
@@ -86,7 +86,8 @@ enum Int8SameShapeAdd {
             mk_add_s8(path, job.count, job.a, job.b, &job.parameters, job.y)
             return
         }
-        job.tasks = pool.threadCount
+        // Up to 4 slices per thread, claimed dynamically, so a thread run late does not hold up the rest.
+        job.tasks = max(pool.threadCount, min(4 * pool.threadCount, job.count / (minimumParallelCount / 4)))
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: job.pointee.tasks, context: job) { context, task in
                 let job = context!.assumingMemoryBound(to: (a: UnsafePointer<Int8>, b: UnsafePointer<Int8>,

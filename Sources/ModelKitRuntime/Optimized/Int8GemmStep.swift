@@ -242,12 +242,18 @@ struct Int8GemmStep {
 
     /// How many tasks split the output columns, or nil to split rows: as for the float convolution,
     /// few rows (over the whole batch) and many columns split by columns, so each thread streams
-    /// half of the weight.
+    /// part of the weight. Up to `columnTasksPerThread` per thread, claimed dynamically: with one
+    /// task per thread, a thread the scheduler runs late (a loaded machine) holds up the step with
+    /// half of it.
     func columnTasks(threads: Int) -> Int? {
         guard geometry != nil, batch * pixels < outputs else { return nil }
-        let tasks = min(threads, outputs / Int8GemmStep.panel)
+        let tasks = min(threads * Int8GemmStep.columnTasksPerThread, outputs / Int8GemmStep.panel)
         return tasks > 1 ? tasks : nil
     }
+
+    /// Column tasks per pool thread (see `columnTasks`); each direct task widens its own input rows,
+    /// a small cost next to its share of the multiply-adds.
+    static let columnTasksPerThread = 4
 
     /// Output channels per packed weight panel.
     static let panel = 16
@@ -270,7 +276,8 @@ struct Int8GemmStep {
                 return
             }
             var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
-                       tasks: directColumnTasks ?? pool.threadCount)
+                       tasks: directColumnTasks ?? min(pool.threadCount * Int8GemmStep.columnTasksPerThread,
+                                                       outputs / (2 * Int8GemmStep.panel)))
             withUnsafeMutablePointer(to: &job) { job in
                 pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                     let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
