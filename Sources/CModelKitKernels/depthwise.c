@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "requantize.h"
+#include "requantize_lanes.h"
 
 // The taps of output coordinate `o` that land inside [0, size): [*first, *last).
 static inline void valid_taps(long o, long stride, long pad, long dilation, long kernel, long size, long *first,
@@ -312,6 +313,8 @@ static void depthwise_s8_interior_avx2(const int8_t *in, const long *tap_offsets
                                        const mk_depthwise_s8_interior *interior, long c, const mk_depthwise_s8_output *r,
                                        int8_t *out) {
     const long pairs = (taps + 1) / 2;
+    const requant_lanes *lanes = (const requant_lanes *)interior->lanes;
+    const __m128i minimum = _mm_set1_epi8((char)r->minimum), maximum = _mm_set1_epi8((char)r->maximum);
     for (long ch = 0; ch < c; ch += 16) {
         __m256i lo = _mm256_loadu_si256((const __m256i *)(interior->bias + ch));
         __m256i hi = _mm256_loadu_si256((const __m256i *)(interior->bias + ch + 8));
@@ -326,7 +329,11 @@ static void depthwise_s8_interior_avx2(const int8_t *in, const long *tap_offsets
             hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a, b)),
                                                         _mm256_loadu_si256((const __m256i *)(w + 16))));
         }
-        finish16(lo, hi, ch, r, 0, out + ch);
+        if (lanes != NULL)
+            requant_store16(out + ch, requant_lanes_apply(lo, lanes + ch / 8), requant_lanes_apply(hi, lanes + ch / 8 + 1),
+                            minimum, maximum, 16);
+        else
+            finish16(lo, hi, ch, r, 0, out + ch);
     }
 }
 
@@ -358,6 +365,24 @@ static void depthwise_s8_row_avx2(const mk_depthwise_geometry *g, long image, lo
 }
 
 long mk_depthwise_s8_pairs_count(long taps, long c) { return (taps + 1) / 2 * c * 2; }
+
+// The interior kernel's requantization with its per-channel constants prepared once (one rounding,
+// requantize_lanes.h), instead of loading multipliers and shifts and rounding twice per pixel.
+long mk_depthwise_s8_lanes_bytes(long c) { return (c + 7) / 8 * (long)sizeof(requant_lanes); }
+
+__attribute__((target("avx2")))
+static void prepare_lanes_avx2(long c, const mk_depthwise_s8_output *r, requant_lanes *lanes) {
+    for (long ch = 0; ch < c; ch += 8)
+        requant_lanes_make(lanes + ch / 8, r->multiplier + ch, r->shift + ch, r->output_zero_point, c - ch < 8 ? c - ch : 8);
+}
+
+int mk_depthwise_s8_prepare_lanes(long c, const mk_depthwise_s8_output *r, void *lanes) {
+    if (mk_kernels_best_supported() < MK_KERNELS_AVX2) return 0;
+    for (long ch = 0; ch < c; ch++)
+        if (r->shift[ch] > 0 || r->shift[ch] < -31 || r->multiplier[ch] < 0) return 0;
+    prepare_lanes_avx2(c, r, (requant_lanes *)lanes);
+    return 1;
+}
 
 void mk_depthwise_s8_pack_interior(long taps, long c, const int8_t *weight, const int32_t *bias, int32_t x_zero,
                                    int16_t *pairs, int32_t *interior_bias) {

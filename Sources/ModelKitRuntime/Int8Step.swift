@@ -149,7 +149,7 @@ struct Int8Step {
                                        requantization: w.requantization, output: y)
         case .add(let a, let b, let r, let y):
             if optimized && Int8SameShapeAdd.applies(a, b, output: y) {
-                Int8SameShapeAdd.run(a, b, requantization: r, output: y)
+                Int8SameShapeAdd.run(a, b, requantization: r, output: y, pool: pool)
             } else {
                 Int8ReferenceKernels.add(a, b, requantization: r, output: y)
             }

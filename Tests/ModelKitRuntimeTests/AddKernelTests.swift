@@ -79,4 +79,38 @@ struct Int8AddKernelTests {
             }
         }
     }
+
+    /// Every pair of codes (65536 values, the full input domain) on each path and split across
+    /// pools of 1-3 threads, for scales that give right shifts from 0 to 25 in the three
+    /// requantizations (the AVX2 path's one-rounding form covers that whole range).
+    @Test(arguments: [(Float(0.05), Float(0.03), Float(0.07)), (1.0, 1e-6, 4.0), (2e-3, 3e-3, 0.2), (0.5, 0.25, 0.01)])
+    func everyCodePairMatchesTheReferenceOnEveryPathAndSplit(scales: (Float, Float, Float)) {
+        let count = 65536 + 29
+        let a = (0..<count).map { Int8(truncatingIfNeeded: $0 >> 8) }
+        let b = (0..<count).map { Int8(truncatingIfNeeded: $0 &* 7) }
+        let r = AddRequantization((scales.0, 17), (scales.1, -100), output: (scales.2, -9), activation: .relu)
+        func add(_ kernel: (Int8View, Int8View, MutableInt8View) -> Void) -> [Int8] {
+            var y = [Int8](repeating: 0x55, count: count)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        kernel(Int8View(ap.baseAddress!, [count], scale: scales.0, zeroPoint: 17),
+                               Int8View(bp.baseAddress!, [count], scale: scales.1, zeroPoint: -100),
+                               MutableInt8View(yp.baseAddress!, [count], scale: scales.2, zeroPoint: -9))
+                    }
+                }
+            }
+            return y
+        }
+        let expected = add { Int8ReferenceKernels.add($0, $1, requantization: r, output: $2) }
+        #expect(Set(expected).count > 5, "degenerate reference output")
+        for path in [MK_KERNELS_PORTABLE, MK_KERNELS_AVX2] {
+            for threads in 1...3 {
+                let pool = WorkerPool(threads: threads, minimumWork: 0)
+                let y = add { Int8SameShapeAdd.run($0, $1, requantization: r, output: $2, path: Int32(path.rawValue), pool: pool,
+                                                   minimumParallelCount: 1000) }
+                #expect(y == expected, "path \(path.rawValue), \(threads) threads")
+            }
+        }
+    }
 }

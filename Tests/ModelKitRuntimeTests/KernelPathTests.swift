@@ -390,6 +390,28 @@ struct KernelPathTests {
     }
 }
 
+extension KernelPathTests {
+    /// Shallow pointwise convolutions on images too big to run direct, whose im2col blocks are
+    /// longer than 60 rows (`blockRows`): 2 images of 48x48 = 2304 rows each, 16 and 24 channels
+    /// deep, so 240-row blocks end inside an image, split by rows across threads; then a stride-16
+    /// one (9 pixels per image, 40 channels) that splits by columns over one block per image.
+    @Test func int8LongBlockGemmSessionsAgreeWithTheReference() throws {
+        var b = Int8GraphBuilder(input: [2, 48, 48, 16], scale: 0.03, zeroPoint: -7)
+        b.add("c1", .conv2D(Conv2DAttributes(activation: .relu)), weight: [24, 1, 1, 16],
+              output: QuantizationParameters(scale: 0.05, zeroPoint: -128))
+        b.add("c2", .conv2D(Conv2DAttributes()), weight: [33, 1, 1, 24],
+              output: QuantizationParameters(scale: 0.1, zeroPoint: 3))
+        b.add("c3", .conv2D(Conv2DAttributes(strides: (16, 16))), weight: [40, 1, 1, 33],
+              output: QuantizationParameters(scale: 0.2, zeroPoint: -2))
+        b.graph.outputs = ["c3"]
+        var random = Int8Random(seed: 17)
+        let input = Tensor(shape: [2, 48, 48, 16], floats: random.floats(2 * 48 * 48 * 16))
+        try expectEveryThreadCountMatchesTheReference(b.graph, input,
+                                                      kernels: ["quantize", "int8 im2col gemm", "int8 im2col gemm",
+                                                                "int8 im2col gemm"])
+    }
+}
+
 /// `graph` run split at every layer on 1, 2 and 3 threads equals the reference kernels' output
 /// exactly and, when `kernels` is given, plans those step kernels. Returns the reference output.
 @discardableResult

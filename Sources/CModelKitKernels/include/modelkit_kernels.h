@@ -292,7 +292,16 @@ typedef mk_requantization mk_depthwise_s8_output;
 typedef struct {
     const int16_t *pairs;
     const int32_t *bias;
+    /// Requantization constants prepared by mk_depthwise_s8_prepare_lanes, or NULL (then they are
+    /// loaded and applied per pixel in two roundings).
+    const void *lanes;
 } mk_depthwise_s8_interior;
+
+/// Bytes (in 32-byte aligned storage) of the prepared requantization constants of `c` channels.
+long mk_depthwise_s8_lanes_bytes(long c);
+/// Prepares them from `r` for the AVX2 interior kernel: 1 when done, 0 when this CPU lacks AVX2 or
+/// a shift is outside the vector requantization's range (leave `lanes` NULL then).
+int mk_depthwise_s8_prepare_lanes(long c, const mk_depthwise_s8_output *r, void *lanes);
 
 /// int16 values of the `pairs` of mk_depthwise_s8_interior.
 long mk_depthwise_s8_pairs_count(long taps, long c);

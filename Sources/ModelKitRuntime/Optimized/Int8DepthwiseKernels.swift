@@ -19,6 +19,8 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
     /// Tap-pair weights and the bias with the input zero point folded in, for interior pixels.
     private let pairs: UnsafeMutablePointer<Int16>
     private let interiorBias: UnsafeMutablePointer<Int32>
+    /// The interior kernel's prepared requantization constants (32-byte aligned).
+    private let lanes: UnsafeMutableRawPointer
     private let interior: mk_depthwise_s8_interior
 
     init(input: Int8View, weight: UnsafePointer<Int8>, weightShape: Shape, bias: UnsafePointer<Int32>?,
@@ -40,9 +42,13 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
         pairs = .allocate(capacity: mk_depthwise_s8_pairs_count(taps, channels))
         interiorBias = .allocate(capacity: channels)
         mk_depthwise_s8_pack_interior(taps, channels, self.weight, bias, input.zeroPoint, pairs, interiorBias)
-        interior = mk_depthwise_s8_interior(pairs: pairs, bias: interiorBias)
-        requantization = mk_depthwise_s8_output(bias: bias, multiplier: constants, shift: constants + channels,
-                                                output_zero_point: r.outputZeroPoint, minimum: r.minimum, maximum: r.maximum)
+        var requantization = mk_depthwise_s8_output(bias: bias, multiplier: constants, shift: constants + channels,
+                                                    output_zero_point: r.outputZeroPoint, minimum: r.minimum,
+                                                    maximum: r.maximum)
+        self.requantization = requantization
+        lanes = .allocate(byteCount: max(mk_depthwise_s8_lanes_bytes(channels), 1), alignment: 64)
+        let prepared = mk_depthwise_s8_prepare_lanes(channels, &requantization, lanes) != 0
+        interior = mk_depthwise_s8_interior(pairs: pairs, bias: interiorBias, lanes: prepared ? UnsafeRawPointer(lanes) : nil)
     }
 
     deinit {
@@ -50,6 +56,7 @@ final class Int8DepthwiseConv2D: @unchecked Sendable {
         constants.deallocate()
         pairs.deallocate()
         interiorBias.deallocate()
+        lanes.deallocate()
     }
 
     /// Output rows `range` (over batch × output height); `path` forces a C kernel path in tests.

@@ -37,8 +37,21 @@ struct Int8GemmStep {
     /// Output rows per image: pixels, or pooled pixels with a fused max pooling.
     var rowsPerImage: Int { maxPool.map { $0.oh * $0.ow } ?? pixels }
     var work: Int { batch * pixels * outputs * depth }
-    /// Output rows per im2col block (a multiple of the kernel's 6-row tile).
+    /// Output rows per im2col block (a multiple of the kernel's 6-row tile) for deep rows.
     static let rowsPerBlock = 60
+    /// The most rows per block: with a shallow depth (MobileNetV2's 16-64-channel expansions,
+    /// ResNet-50's 64-channel layers) a 60-row block spends a visible share preparing each 16-channel
+    /// panel's requantization constants and tile edges (4-8% of such a GEMM on AVX2); longer blocks
+    /// share that while the block stays within `blockValues`.
+    static let maximumRowsPerBlock = 240
+    /// int16 values a left-matrix block may take: 32 KB, an L1 data cache.
+    static let blockValues = 16 * 1024
+    /// Rows per im2col block of this step: `rowsPerBlock`, or more (up to `maximumRowsPerBlock`)
+    /// while the block holds at most `blockValues` values.
+    var blockRows: Int {
+        let rows = Int8GemmStep.blockValues / max(rowLength, 1) / 6 * 6
+        return min(Int8GemmStep.maximumRowsPerBlock, max(Int8GemmStep.rowsPerBlock, rows))
+    }
     /// int16 scratch values one thread needs: a block of rows, or a whole image's rows when the
     /// step may split by columns (they then share one thread's block; see `columnTasks`).
     var scratchCount: Int {
@@ -47,7 +60,7 @@ struct Int8GemmStep {
             let paddedRows = min((directBlockRows - 1) * g.sh + (g.kh - 1) * g.dh + 1, mk_conv_s8_direct_padded_height(&g))
             return mk_conv_s8_direct_rows_count(&g, paddedRows)
         }
-        return max(Int8GemmStep.rowsPerBlock, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength
+        return max(blockRows, geometry != nil && batch * pixels < outputs ? pixels : 0) * rowLength
     }
     /// int16 values up to which a widened padded image runs direct (64 KB: it stays in L2 with
     /// the weight panels, and a thread's scratch stays small).
@@ -168,7 +181,7 @@ struct Int8GemmStep {
     }
 
     /// Output rows `rows` and columns `columns` (from a multiple of the kernel's 16-column panel)
-    /// of the flattened [batch × pixels, outputs] result, `rowsPerBlock` rows at a time.
+    /// of the flattened [batch × pixels, outputs] result, `blockRows` rows at a time.
     func run(rows: Range<Int>, columns: Range<Int>? = nil, scratch: UnsafeMutablePointer<Int16>) {
         let columns = columns ?? 0..<outputs
         guard !columns.isEmpty else { return }
@@ -180,7 +193,7 @@ struct Int8GemmStep {
         }
         var row = rows.lowerBound
         while row < rows.upperBound {
-            var count = min(Int8GemmStep.rowsPerBlock, rows.upperBound - row)
+            var count = min(blockRows, rows.upperBound - row)
             if var g = geometry {
                 let image = row / pixels
                 let first = row - image * pixels
@@ -228,11 +241,11 @@ struct Int8GemmStep {
         guard !columns.isEmpty else { return }
         let start = columns.lowerBound
         var r = requantization(fromColumn: start)
-        // `rowsPerBlock` rows at a time, so a block of the left matrix stays in L2 across the
+        // `blockRows` rows at a time, so a block of the left matrix stays in cache across the
         // column panels (the kernel walks every row for each panel).
         var row = 0
         while row < pixels {
-            let count = min(Int8GemmStep.rowsPerBlock, pixels - row)
+            let count = min(blockRows, pixels - row)
             mk_igemm_requantize(count, columns.count, depth, left + row * rowLength, rowLength,
                                 weight + start * rowLength, &r, output + (image * pixels + row) * outputs + start,
                                 outputs)
@@ -242,12 +255,18 @@ struct Int8GemmStep {
 
     /// How many tasks split the output columns, or nil to split rows: as for the float convolution,
     /// few rows (over the whole batch) and many columns split by columns, so each thread streams
-    /// half of the weight.
+    /// part of the weight. Up to `columnTasksPerThread` per thread, claimed dynamically: with one
+    /// task per thread, a thread the scheduler runs late (a loaded machine) holds up the step with
+    /// half of it.
     func columnTasks(threads: Int) -> Int? {
         guard geometry != nil, batch * pixels < outputs else { return nil }
-        let tasks = min(threads, outputs / Int8GemmStep.panel)
+        let tasks = min(threads * Int8GemmStep.columnTasksPerThread, outputs / Int8GemmStep.panel)
         return tasks > 1 ? tasks : nil
     }
+
+    /// Column tasks per pool thread (see `columnTasks`); each direct task widens its own input rows,
+    /// a small cost next to its share of the multiply-adds.
+    static let columnTasksPerThread = 4
 
     /// Output channels per packed weight panel.
     static let panel = 16
@@ -270,7 +289,8 @@ struct Int8GemmStep {
                 return
             }
             var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
-                       tasks: directColumnTasks ?? pool.threadCount)
+                       tasks: directColumnTasks ?? min(pool.threadCount * Int8GemmStep.columnTasksPerThread,
+                                                       outputs / (2 * Int8GemmStep.panel)))
             withUnsafeMutablePointer(to: &job) { job in
                 pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                     let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,
