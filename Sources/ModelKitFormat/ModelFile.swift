@@ -90,23 +90,48 @@ public enum ModelFile {
     }
 
     /// Reads, decompresses and fully verifies a file, as `decodeWithInfo` does for its bytes. The
-    /// payload buffer is released once protobuf-c has unpacked it, before the tensors are built.
+    /// frame is read into the block protobuf-c then unpacks the message tree into, and the payload
+    /// buffer is released once the tree exists, before the tensors are built.
     public static func readWithInfo(path: String, limits: Limits = .default) throws -> (model: Model, info: ContainerInfo) {
-        let (tree, info) = try withPayload(path: path, limits: limits) { payload, info in
-            (try UnpackedModelFile.unpack(payload), info)
+        var arena: UnpackArena?
+        var info: ContainerInfo?
+        let unpacked = try withPayload(path: path, limits: limits, frameSpace: { payloadSize, frameSize in
+            let block = try UnpackArena(payloadSize: payloadSize, frameSize: frameSize)
+            arena = block
+            return block.frameSpace(count: frameSize)
+        }) { payload, payloadInfo in
+            info = payloadInfo
+            return try UnpackedModelFile(payload, arena: arena!)
         }
-        let unpacked = UnpackedModelFile(owning: tree)
+        arena = nil  // the tree keeps the block; it goes with the tree, before validation
         let model = try ProtoDecoder(limits: limits).model(unpacked.file.pointee)
         _ = consume unpacked
         try ModelValidator.validate(model, limits: limits)
-        return (model, info)
+        return (model, info!)
     }
 
     /// Calls `body` with the verified, decompressed payload of the file at `path`, valid only
-    /// during the call. One buffer serves: the frame is read into its end and decompressed in
-    /// place (see `PayloadBuffer`), so the file's bytes take no buffer of their own.
-    package static func withPayload<Result>(path: String, limits: Limits = .default,
-                                            _ body: (UnsafeRawBufferPointer, ContainerInfo) throws -> Result) throws -> Result {
+    /// during the call; the frame is read into a buffer of its own.
+    package static func withPayload<Result: ~Copyable>(path: String, limits: Limits = .default,
+                                                       _ body: (UnsafeRawBufferPointer, ContainerInfo) throws -> Result)
+        throws -> Result {
+        var frameBuffer: UnsafeMutableRawBufferPointer?
+        defer { frameBuffer?.deallocate() }
+        return try withPayload(path: path, limits: limits, frameSpace: { _, frameSize in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(frameSize, 1), alignment: 16)
+            frameBuffer = buffer
+            return UnsafeMutableRawBufferPointer(rebasing: buffer[..<frameSize])
+        }, body)
+    }
+
+    /// Calls `body` with the verified, decompressed payload of the file at `path`, valid only
+    /// during the call. The frame is read into the `frameSize` bytes `frameSpace` returns for the
+    /// header's payload size and the file's frame size (both checked against the limits); they
+    /// are not read again once `body` is called.
+    package static func withPayload<Result: ~Copyable>(
+        path: String, limits: Limits,
+        frameSpace: (_ payloadSize: Int, _ frameSize: Int) throws -> UnsafeMutableRawBufferPointer,
+        _ body: (UnsafeRawBufferPointer, ContainerInfo) throws -> Result) throws -> Result {
         do {
             let file = try ReadableFile(path: path, limit: fileLimit(limits))
             var head = [UInt8](repeating: 0, count: min(file.size, ContainerHeader.size))
@@ -115,17 +140,16 @@ public enum ModelFile {
             let header = try head.withUnsafeBytes { try ContainerHeader.parse($0, limits: limits) }
             let payloadSize = Int(header.payloadSize)  // parse checked it against the limit
             let frameSpaceSize = file.size - ContainerHeader.size
-            let buffer = try PayloadBuffer(payloadSize: payloadSize, frameSize: frameSpaceSize)
-            let frameSpace = buffer.frame(size: frameSpaceSize)
+            let frameSpace = try frameSpace(payloadSize, frameSpaceSize)
             // The file may have shrunk since it was opened: then the frame is what was read.
             let frameCount = try file.read(at: ContainerHeader.size, into: frameSpace)
             let frame = UnsafeRawBufferPointer(rebasing: frameSpace[..<frameCount])
             let frameSize = try ZstdFrame.check(frame, header: header)
-            let payload = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[..<payloadSize])
-            try ZstdFrame.decompress(frame, into: payload, header: header)
+            let buffer = try PayloadBuffer(payloadSize: payloadSize)
+            try ZstdFrame.decompress(frame, into: buffer.bytes, header: header)
             let info = ContainerInfo(version: header.version, payloadBytes: payloadSize, frameBytes: frameSize,
                                      fileBytes: ContainerHeader.size + frameCount)
-            return try body(UnsafeRawBufferPointer(payload), info)
+            return try body(UnsafeRawBufferPointer(buffer.bytes), info)
         } catch let error as FileError {
             throw FormatError.io(error)
         }

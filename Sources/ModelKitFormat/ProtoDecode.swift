@@ -1,4 +1,5 @@
 import CModelKitSchema
+import CProtobufC
 import ModelKitCore
 
 /// Packed bytes → protobuf-c message tree → Swift model. Every count read from the file is checked
@@ -10,13 +11,11 @@ struct ProtoDecoder {
     /// Unpacks and maps `payload`. The payload array is consumed: protobuf-c copies what it keeps,
     /// so the payload can be released before the Swift arrays are built, lowering peak memory.
     static func decode(_ payload: consuming [UInt8], limits: Limits) throws -> Model {
-        let pointer = try payload.withUnsafeBytes { try UnpackedModelFile.unpack($0) }
+        let unpacked = try UnpackedModelFile(payload)
         payload = []
-        let unpacked = UnpackedModelFile(owning: pointer)
         return try ProtoDecoder(limits: limits).model(unpacked.file.pointee)
     }
 
-    // MARK: Helpers
     // MARK: Helpers
 
     /// The elements of a repeated scalar field.
@@ -347,28 +346,34 @@ struct ProtoDecoder {
     }
 }
 
-/// The protobuf-c message tree of a payload, freed with this value. protobuf-c copies every field
-/// it keeps, so the payload's buffer may be released as soon as this exists.
+/// The protobuf-c message tree of a payload, in an `UnpackArena` and freed with this value.
+/// protobuf-c copies every field it keeps, so the payload's buffer may be released as soon as
+/// this exists.
 struct UnpackedModelFile: ~Copyable {
     let file: UnsafeMutablePointer<Modelkit__V1__ModelFile>
+    let arena: UnpackArena
 
-    init(_ payload: UnsafeRawBufferPointer) throws {
-        file = try UnpackedModelFile.unpack(payload)
+    /// The tree of `payload` in `arena`, which this value keeps.
+    init(_ payload: UnsafeRawBufferPointer, arena: UnpackArena) throws {
+        file = try UnpackedModelFile.unpack(payload, allocator: arena.allocator)
+        self.arena = arena
     }
 
-    /// Takes ownership of a tree from `unpack`.
-    init(owning file: UnsafeMutablePointer<Modelkit__V1__ModelFile>) {
-        self.file = file
+    init(_ payload: borrowing [UInt8]) throws {
+        let arena = try UnpackArena(payloadSize: payload.count)
+        let allocator = arena.allocator
+        file = try payload.withUnsafeBytes { try UnpackedModelFile.unpack($0, allocator: allocator) }
+        self.arena = arena
     }
 
-    /// The message tree of `payload`; the caller frees it (`init(owning:)` does).
-    static func unpack(_ payload: UnsafeRawBufferPointer) throws -> UnsafeMutablePointer<Modelkit__V1__ModelFile> {
+    private static func unpack(_ payload: UnsafeRawBufferPointer, allocator: UnsafeMutablePointer<ProtobufCAllocator>)
+        throws -> UnsafeMutablePointer<Modelkit__V1__ModelFile> {
         guard let base = payload.baseAddress,
-              let file = modelkit__v1__model_file__unpack(nil, payload.count, base.assumingMemoryBound(to: UInt8.self)) else {
+              let file = modelkit__v1__model_file__unpack(allocator, payload.count, base.assumingMemoryBound(to: UInt8.self)) else {
             throw FormatError.invalidProtobuf(size: payload.count)
         }
         return file
     }
 
-    deinit { modelkit__v1__model_file__free_unpacked(file, nil) }
+    deinit { modelkit__v1__model_file__free_unpacked(file, arena.allocator) }
 }

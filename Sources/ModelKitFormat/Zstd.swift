@@ -102,8 +102,7 @@ package enum ZstdFrame {
     }
 
     /// Decompresses a frame already accepted by `check` into `payload` (exactly `header.payloadSize`
-    /// bytes), verifying the content checksum. The frame may lie inside the buffer that `payload`
-    /// starts, as `PayloadBuffer` places it for in-place decompression.
+    /// bytes), verifying the content checksum.
     static func decompress(_ frame: UnsafeRawBufferPointer, into payload: UnsafeMutableRawBufferPointer,
                            header: ContainerHeader) throws {
         guard let context = ZSTD_createDCtx() else { throw FormatError.outOfMemory(bytes: payload.count) }

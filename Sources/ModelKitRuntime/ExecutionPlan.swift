@@ -154,7 +154,8 @@ final class ExecutionPlan {
 
         // Max poolings the int8 convolution before them computes (they get no step of their own).
         let fusedPools = kernels == .optimized
-            ? Int8MaxPoolFusion.pairs(graph: graph, analysis: analysis, constantIndex: constantIndex) : [:]
+            ? Int8MaxPoolFusion.pairs(graph: graph, analysis: analysis, constantIndex: constantIndex)
+            : [Int?](repeating: nil, count: graph.nodes.count)
 
         // Lifetimes in step positions, per memory owner.
         var firstStep: [String: Int] = [:]
@@ -211,14 +212,15 @@ final class ExecutionPlan {
         func floats(_ name: String) -> UnsafeMutablePointer<Float> {
             address(name).assumingMemoryBound(to: Float.self)
         }
-        let fusedPoolNodes = Set(fusedPools.values)
+        var isFusedPool = [Bool](repeating: false, count: graph.nodes.count)
+        for case let pool? in fusedPools { isFusedPool[pool] = true }
         var steps: [ExecutionStep] = []
         var packedWeights: [PlanBuffer] = []
         var scratchCount = 0
         for index in analysis.order {
             let node = graph.nodes[index]
             let output = node.outputs[0]
-            if root[output] != nil || fusedPoolNodes.contains(index) { continue }  // an alias, or computed already
+            if root[output] != nil || isFusedPool[index] { continue }  // an alias, or computed already
             if let step = Int8Step.make(node: node, values: analysis.values, address: address,
                                         optimized: kernels == .optimized, pool: pool) {
                 var maxPool: (Pool2DAttributes, MutableInt8View)?

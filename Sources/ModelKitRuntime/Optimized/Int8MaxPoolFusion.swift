@@ -7,14 +7,16 @@ import ModelKitCore
 /// convolution runs direct with a pooling window it serves. Exact, since the requantization is
 /// monotonic; the pooled-away pixels are not computed and each window is requantized once.
 enum Int8MaxPoolFusion {
-    /// Convolution node index → its pooling's node index.
-    static func pairs(graph: Graph, analysis: GraphAnalysis, constantIndex: [String: Int]) -> [Int: Int] {
+    /// Per node index, the node index of the pooling a convolution takes over (nil for the rest).
+    /// An array, not an `[Int: Int]`: the first Int-keyed dictionary of a process makes the Swift
+    /// runtime scan every protocol conformance in the binary for `Int: Hashable` (~0.1 ms cold).
+    static func pairs(graph: Graph, analysis: GraphAnalysis, constantIndex: [String: Int]) -> [Int?] {
         var readers: [String: Int] = [:]
         for node in graph.nodes {
             for input in node.inputs where !input.isEmpty { readers[input, default: 0] += 1 }
         }
         let values = analysis.values
-        var fused: [Int: Int] = [:]
+        var fused = [Int?](repeating: nil, count: graph.nodes.count)
         for (position, index) in analysis.order.enumerated().dropLast() {
             let (conv, pool) = (graph.nodes[index], graph.nodes[analysis.order[position + 1]])
             guard case .conv2D(let a) = conv.operation, case .maxPool2D(let p) = pool.operation,
