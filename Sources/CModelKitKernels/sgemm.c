@@ -63,10 +63,21 @@ enum { A2_MR = 6, A2_NR = 16 };
 // bias[0..16) and clamps, exactly as the separate epilogue would (same operations, same order).
 // `rows` (a constant too, 1..6) is how many rows of A and C the tile has: each row's sums take the
 // same operations in the same order whatever the tile height, so results do not depend on it.
+// `ahead`, when not NULL, is the B micro-panel the next tiles will read (A2_NR floats a step, like
+// b): one of its cache lines is prefetched per step, so a plan-time packed weight that comes from
+// memory (ResNet-50's 100 MB at batch 1) arrives before the next tile needs it. Each panel is a
+// separate 16 KB run (panels are the whole depth apart), too short for the hardware prefetcher.
+// `masked` (a constant): an edge panel with `cols` < 16 valid columns, whose C, bias and (with
+// `narrow`, cols <= 8) second 8 columns are never touched: C is read and written through lane masks
+// (B's panel is zero-padded, so it is read whole).
 __attribute__((target("avx2,fma"), always_inline))
-static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+static inline void kernel_avx2_core(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                                     long ldc, float alpha, float beta, const int fused, const float *bias,
-                                    clamp_bounds clamp, const int rows) {
+                                    clamp_bounds clamp, const int rows, const float *ahead, const int masked,
+                                    const int narrow, long cols) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(masked ? (int)cols : 8), lanes);
+    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(masked ? (int)cols - 8 : 8), lanes);
     __m256 acc[A2_MR][2];
     for (int i = 0; i < rows; i++) {
         acc[i][0] = _mm256_setzero_ps();
@@ -78,44 +89,91 @@ static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks,
     const float *row[A2_MR];
     for (int i = 0; i < rows; i++) row[i] = a + i * ars;
     for (long p = 0; p < kc; p++) {
+        if (ahead != NULL) _mm_prefetch((const char *)(ahead + p * A2_NR), _MM_HINT_T0);
         const __m256 b0 = _mm256_loadu_ps(b);
         const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma clang loop unroll(full)
         for (int i = 0; i < rows; i++) {
             const __m256 ai = _mm256_broadcast_ss(row[i] + p * aks);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            if (!narrow) acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
         b += bks;
     }
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     const __m256 lo = _mm256_set1_ps(clamp.lo), hi = _mm256_set1_ps(clamp.hi);
     const int with_bias = fused && bias != NULL, with_clamp = fused && clamp.on;
-    const __m256 b0 = with_bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    const __m256 b1 = with_bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+    const __m256 b0 = !with_bias ? _mm256_setzero_ps() : masked ? _mm256_maskload_ps(bias, mask0) : _mm256_loadu_ps(bias);
+    const __m256 b1 = !with_bias || narrow ? _mm256_setzero_ps()
+                      : masked ? _mm256_maskload_ps(bias + 8, mask1) : _mm256_loadu_ps(bias + 8);
 #pragma clang loop unroll(full)
     for (int i = 0; i < rows; i++) {
         float *row = c + i * ldc;
         __m256 v0 = _mm256_mul_ps(va, acc[i][0]), v1 = _mm256_mul_ps(va, acc[i][1]);
         if (beta != 0.0f) {
-            v0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row), v0);
-            v1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8), v1);
+            v0 = _mm256_fmadd_ps(vb, masked ? _mm256_maskload_ps(row, mask0) : _mm256_loadu_ps(row), v0);
+            if (!narrow)
+                v1 = _mm256_fmadd_ps(vb, masked ? _mm256_maskload_ps(row + 8, mask1) : _mm256_loadu_ps(row + 8), v1);
         }
         if (with_bias) v0 = _mm256_add_ps(v0, b0), v1 = _mm256_add_ps(v1, b1);
         if (with_clamp) {
             v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
             v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
         }
-        _mm256_storeu_ps(row, v0);
-        _mm256_storeu_ps(row + 8, v1);
+        if (masked) {
+            _mm256_maskstore_ps(row, mask0, v0);
+            if (!narrow) _mm256_maskstore_ps(row + 8, mask1, v1);
+        } else {
+            _mm256_storeu_ps(row, v0);
+            _mm256_storeu_ps(row + 8, v1);
+        }
     }
 }
+
+__attribute__((target("avx2,fma"), always_inline))
+static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                                    long ldc, float alpha, float beta, const int fused, const float *bias,
+                                    clamp_bounds clamp, const int rows, const float *ahead) {
+    kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, fused, bias, clamp, rows, ahead, 0, 0, A2_NR);
+}
+
+// An edge panel's tile (1-15 columns, `n` rows) straight to C with masked loads and stores, the bias
+// and clamp fused when `fused`: computing all 16 columns into a scratch tile, copying the valid ones
+// with a scalar loop and a separate epilogue pass took MobileNetV2's 24-output 1x1 convolutions as
+// long as 32 outputs. With at most 8 columns only the first 8 are computed. Same operations per
+// element as the scratch path (alpha is 1 and beta 0 or 1 on the packed-weight path that calls it).
+#define MK_AVX2_EDGE_KERNEL(n)                                                                                    \
+    __attribute__((target("avx2,fma"))) static void kernel_avx2_edge##n(                                         \
+        long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc, float alpha,  \
+        float beta, int fused, const float *bias, clamp_bounds clamp, long cols) {                               \
+        if (cols <= 8) {                                                                                          \
+            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 1, 1, cols); \
+            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 1, 1, cols);       \
+        } else {                                                                                                  \
+            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 1, 0, cols); \
+            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 1, 0, cols);       \
+        }                                                                                                         \
+    }
+MK_AVX2_EDGE_KERNEL(1)
+MK_AVX2_EDGE_KERNEL(2)
+MK_AVX2_EDGE_KERNEL(3)
+MK_AVX2_EDGE_KERNEL(4)
+MK_AVX2_EDGE_KERNEL(5)
+MK_AVX2_EDGE_KERNEL(6)
+#undef MK_AVX2_EDGE_KERNEL
+
+typedef void (*edge_tile_kernel)(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                                 long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp,
+                                 long cols);
+static const edge_tile_kernel avx2_edge_tiles[A2_MR + 1] = {
+    NULL, kernel_avx2_edge1, kernel_avx2_edge2, kernel_avx2_edge3, kernel_avx2_edge4, kernel_avx2_edge5, kernel_avx2_edge6,
+};
 
 __attribute__((target("avx2,fma")))
 static void kernel_avx2(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc,
                         float alpha, float beta) {
     static const clamp_bounds none = {0, 0.0f, 0.0f};
-    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, none, A2_MR);
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, none, A2_MR, NULL);
 }
 
 // A full AVX2 tile of the last K block with the bias and clamp applied before its one store: the
@@ -123,7 +181,17 @@ static void kernel_avx2(long kc, const float *a, long ars, long aks, const float
 __attribute__((target("avx2,fma")))
 static void kernel_avx2_fused(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                               long ldc, float alpha, float beta, const float *bias, clamp_bounds clamp) {
-    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR);
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR, NULL);
+}
+
+// The last full-height tile over a packed-weight panel: as kernel_avx2 / kernel_avx2_fused, prefetching
+// the next panel (`ahead`) as it goes.
+__attribute__((target("avx2,fma")))
+static void kernel_avx2_ahead(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
+                              long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp,
+                              const float *ahead) {
+    if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR, ahead);
+    else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, A2_MR, ahead);
 }
 
 // The last 1-5 rows of an M that is not a multiple of 6, as a tile of that height written straight
@@ -133,9 +201,9 @@ static void kernel_avx2_fused(long kc, const float *a, long ars, long aks, const
 #define MK_AVX2_ROWS_KERNEL(n)                                                                                   \
     __attribute__((target("avx2,fma"))) static void kernel_avx2_rows##n(                                        \
         long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc, float alpha,  \
-        float beta, int fused, const float *bias, clamp_bounds clamp) {                                          \
-        if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n);            \
-        else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n);                  \
+        float beta, int fused, const float *bias, clamp_bounds clamp, const float *ahead) {                      \
+        if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, ahead);     \
+        else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, ahead);           \
     }
 MK_AVX2_ROWS_KERNEL(1)
 MK_AVX2_ROWS_KERNEL(2)
@@ -145,7 +213,8 @@ MK_AVX2_ROWS_KERNEL(5)
 #undef MK_AVX2_ROWS_KERNEL
 
 typedef void (*short_tile_kernel)(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
-                                  long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp);
+                                  long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp,
+                                  const float *ahead);
 static const short_tile_kernel avx2_short_tiles[A2_MR] = {
     NULL, kernel_avx2_rows1, kernel_avx2_rows2, kernel_avx2_rows3, kernel_avx2_rows4, kernel_avx2_rows5,
 };
@@ -402,6 +471,16 @@ static long block_k(long k, long cfg_kc) {
     return (kc + 7) & ~7L;
 }
 
+// The packed micro-panel read after column panel `j0` of K block [pc, pc + kc): the next column
+// panel of the same block, else the first panel of the next block; NULL after the last. Only ever
+// prefetched (which cannot fault), so a shorter next block read kc steps deep does no harm.
+static inline const float *next_packed_panel(const float *packed, long n, long k, long j0, long pc, long kc, long nr) {
+    const long panels = (n + nr - 1) / nr * nr;
+    if (j0 + nr < panels) return packed + (j0 + nr) * k + pc * nr;
+    if (pc + kc < k) return packed + (pc + kc) * nr;
+    return NULL;
+}
+
 static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, long k, float alpha,
                          const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc,
                          const float *bias, clamp_bounds clamp, const float *packed_b) {
@@ -469,9 +548,27 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                         const int last_block = pc + kc >= k;
                         const int avx2 = cfg.kernel == kernel_avx2;
                         const int fused = has_epilogue && last_block && cols == nr && avx2;
+                        // The last full-height tile over a plan-time packed panel prefetches the panel
+                        // after it: the panel is nearly dead then, so the prefetch evicts little that
+                        // later tiles read (from the first tile, L1's 32 KB could not hold both panels
+                        // and the A tiles), and a full tile's steps give it time to arrive (a 1-row
+                        // last tile's were too short for memory: ResNet-50's 49-row GEMMs lost 15%).
+                        const long ahead_row = full_rows >= mr ? full_rows - mr : 0;
+                        const float *ahead = avx2 && packed_b != NULL && ir == ahead_row && cols == nr
+                                             ? next_packed_panel(packed_b, n, k, jc + jr, pc, kc, nr) : NULL;
+                        if (avx2 && cols < nr && packed_b != NULL) {
+                            // Fused like a full tile; the separate epilogue below is skipped.
+                            avx2_edge_tiles[rows](kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
+                                                  has_epilogue && last_block, bias == NULL ? NULL : bias + jc + jr, clamp,
+                                                  cols);
+                            continue;
+                        }
                         if (avx2 && rows < mr && cols == nr) {
                             avx2_short_tiles[rows](kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
-                                                   fused, bias == NULL ? NULL : bias + jc + jr, clamp);
+                                                   fused, bias == NULL ? NULL : bias + jc + jr, clamp, ahead);
+                        } else if (ahead != NULL) {
+                            kernel_avx2_ahead(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block, fused,
+                                              bias == NULL ? NULL : bias + jc + jr, clamp, ahead);
                         } else if (fused) {
                             kernel_avx2_fused(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
                                               bias == NULL ? NULL : bias + jc + jr, clamp);

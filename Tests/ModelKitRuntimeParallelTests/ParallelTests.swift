@@ -84,6 +84,9 @@ struct ParallelSessionTests {
         ConvCase(input: [2, 5, 5, 8], weight: [64, 3, 3, 8], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
         ConvCase(input: [2, 4, 4, 12], weight: [40, 1, 1, 12], attributes: Conv2DAttributes(activation: .leakyRelu(alpha: 0.1))),
         ConvCase(input: [1, 11, 11, 16], weight: [72, 3, 3, 16], attributes: Conv2DAttributes(strides: (2, 2), padding: .same)),
+        // Column splits into more tasks than threads (several panels each, an edge panel last).
+        ConvCase(input: [1, 5, 5, 8], weight: [200, 1, 1, 8], attributes: Conv2DAttributes(activation: .relu6)),
+        ConvCase(input: [1, 6, 6, 4], weight: [136, 3, 3, 4], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
         // im2col rows in blocks, the row ranges of the tasks starting inside an image.
         ConvCase(input: [3, 18, 18, 64], weight: [20, 3, 3, 64], attributes: Conv2DAttributes(padding: .same)),
         // Winograd: 3x3 stride 1 over 32+ channels, tiles split across images and mid-image.
@@ -111,7 +114,8 @@ struct ParallelSessionTests {
     }
 
     /// (64, 256, 128) splits over columns, (64, 512, 10) over rows, (1, 784, 256) over columns at batch one.
-    @Test(arguments: [(64, 256, 128), (64, 512, 10), (1, 784, 256)])
+    /// (1, 64, 300): more column tasks than threads.
+    @Test(arguments: [(64, 256, 128), (64, 512, 10), (1, 784, 256), (1, 64, 300)])
     func dense(batch: Int, inputs: Int, outputs: Int) throws {
         var random = SplitMix64(seed: UInt64(batch * 7 + outputs))
         let graph = Graph(
@@ -186,6 +190,21 @@ struct ParallelSessionTests {
                     #expect(tasks >= threads && tasks <= perThread * threads)
                     if tasks > threads { #expect(rows / tasks >= ParallelGemm.minimumRowsPerExtraTask) }
                 }
+            }
+        }
+    }
+}
+
+extension ParallelSessionTests {
+    /// Column splits: at least one task per thread while each can have a panel, more (up to
+    /// `tasksPerThread` per thread) only while each keeps two panels, never more tasks than panels.
+    @Test func columnTaskCountsStayInBounds() {
+        for threads in 1...4 {
+            for panels in 1...80 {
+                let tasks = ParallelGemm.columnTaskCount(columns: panels * 16, panel: 16, threads: threads)
+                #expect(tasks >= min(threads, panels) && tasks <= max(threads, ParallelGemm.tasksPerThread * threads))
+                #expect(tasks <= panels)
+                if tasks > threads { #expect(panels / tasks >= 2) }
             }
         }
     }

@@ -240,7 +240,7 @@ struct FloatConv2DStep {
     func columnTasks(threads: Int) -> Int? {
         // The row GEMM (.direct) packs its weight in another layout, and the 1-channel kernel has none.
         guard method == .pointwise || method == .im2col, batch * pixels < outputs else { return nil }
-        let tasks = min(threads, outputs / panel)
+        let tasks = ParallelGemm.columnTaskCount(columns: outputs, panel: panel, threads: threads)
         return tasks > 1 ? tasks : nil
     }
 
@@ -306,7 +306,9 @@ struct FloatConv2DStep {
     /// Per image: the im2col rows split by rows into the shared scratch (it holds one image's),
     /// then the GEMM split by output columns.
     private func runSplittingColumns(tasks: Int, scratch: UnsafeMutablePointer<Float>, pool: WorkerPool) {
-        var job = ColumnJob(step: self, scratch: scratch, image: 0, tasks: tasks, im2colTasks: pool.threadCount)
+        // Im2col rows are cheap to split: a few tasks per thread, like the GEMM's columns.
+        var job = ColumnJob(step: self, scratch: scratch, image: 0, tasks: tasks,
+                            im2colTasks: min(pixels, pool.threadCount * ParallelGemm.tasksPerThread))
         withUnsafeMutablePointer(to: &job) { job in
             for image in 0..<batch {
                 job.pointee.image = image

@@ -78,12 +78,15 @@ struct FloatDenseStep {
             run(rows: 0..<batch, columns: 0..<outputs)
             return
         }
-        var job = (step: self, tasks: pool.threadCount)
+        let splitsRows = batch >= 2 * pool.threadCount
+        let tasks = splitsRows ? pool.threadCount
+            : max(1, ParallelGemm.columnTaskCount(columns: outputs, panel: panel, threads: pool.threadCount))
+        var job = (step: self, tasks: tasks, splitsRows: splitsRows)
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: job.pointee.tasks, context: job) { context, task in
-                let job = context!.assumingMemoryBound(to: (step: FloatDenseStep, tasks: Int).self)
+                let job = context!.assumingMemoryBound(to: (step: FloatDenseStep, tasks: Int, splitsRows: Bool).self)
                 let step = job.pointee.step
-                if step.batch >= 2 * job.pointee.tasks {
+                if job.pointee.splitsRows {
                     step.run(rows: ParallelGemm.chunk(task, of: job.pointee.tasks, count: step.batch, granule: 4),
                              columns: 0..<step.outputs)
                 } else {

@@ -8,6 +8,18 @@ extension ParallelGemm {
     /// rows, and never fewer than one per thread. With tasks claimed dynamically, a thread the
     /// scheduler runs late (a loaded machine) then leaves its share to the others instead of
     /// holding up the step with half of it.
+    /// Tasks per thread a column split aims for.
+    static let tasksPerThread = 4
+
+    /// Tasks for a GEMM split by output columns (`panel` wide packed panels) on `threads`
+    /// threads: up to `tasksPerThread` per thread of at least two panels each, so a thread the
+    /// scheduler runs late leaves its share to the others (with exactly one task per thread, the
+    /// layer waited for it); never fewer than one per thread while each has a panel. The tasks
+    /// read the same rows, which stay in cache; each streams only its own columns' weights.
+    static func columnTaskCount(columns: Int, panel: Int, threads: Int) -> Int {
+        max(min(threads, columns / panel), min(threads * tasksPerThread, columns / (2 * panel)))
+    }
+
     static func taskCount(rows: Int, threads: Int, weightBytes: Int) -> Int {
         let perThread = weightBytes <= 256 * 1024 ? 4 : 2
         return max(threads, min(threads * perThread, rows / minimumRowsPerExtraTask))
