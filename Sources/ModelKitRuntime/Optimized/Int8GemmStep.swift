@@ -255,18 +255,13 @@ struct Int8GemmStep {
 
     /// How many tasks split the output columns, or nil to split rows: as for the float convolution,
     /// few rows (over the whole batch) and many columns split by columns, so each thread streams
-    /// part of the weight. Up to `columnTasksPerThread` per thread, claimed dynamically: with one
-    /// task per thread, a thread the scheduler runs late (a loaded machine) holds up the step with
-    /// half of it.
+    /// part of the weight, in as many tasks as `ParallelGemm.columnTaskCount` gives (each direct
+    /// task widens its own input rows, a small cost next to its share of the multiply-adds).
     func columnTasks(threads: Int) -> Int? {
         guard geometry != nil, batch * pixels < outputs else { return nil }
-        let tasks = min(threads * Int8GemmStep.columnTasksPerThread, outputs / Int8GemmStep.panel)
+        let tasks = ParallelGemm.columnTaskCount(columns: outputs, panel: Int8GemmStep.panel, threads: threads)
         return tasks > 1 ? tasks : nil
     }
-
-    /// Column tasks per pool thread (see `columnTasks`); each direct task widens its own input rows,
-    /// a small cost next to its share of the multiply-adds.
-    static let columnTasksPerThread = 4
 
     /// Output channels per packed weight panel.
     static let panel = 16
@@ -289,8 +284,8 @@ struct Int8GemmStep {
                 return
             }
             var job = (step: self, scratch: scratch, stride: scratchStride, rows: rows,
-                       tasks: directColumnTasks ?? min(pool.threadCount * Int8GemmStep.columnTasksPerThread,
-                                                       outputs / (2 * Int8GemmStep.panel)))
+                       tasks: directColumnTasks ?? ParallelGemm.columnTaskCount(columns: outputs, panel: Int8GemmStep.panel,
+                                                                                threads: pool.threadCount))
             withUnsafeMutablePointer(to: &job) { job in
                 pool.run(tasks: job.pointee.tasks, context: job) { context, task, thread in
                     let job = context!.assumingMemoryBound(to: (step: Int8GemmStep, scratch: UnsafeMutablePointer<Int16>,

@@ -3,11 +3,6 @@ extension ParallelGemm {
     /// each task streams the whole packed weight again, which pays only over enough rows.
     static let minimumRowsPerExtraTask = 96
 
-    /// Tasks for a row-split GEMM step on `threads` threads: up to 4 per thread (2 when the
-    /// weight, which every task streams, passes 256 KB) while each keeps `minimumRowsPerExtraTask`
-    /// rows, and never fewer than one per thread. With tasks claimed dynamically, a thread the
-    /// scheduler runs late (a loaded machine) then leaves its share to the others instead of
-    /// holding up the step with half of it.
     /// Tasks per thread a column split aims for.
     static let tasksPerThread = 4
 
@@ -20,6 +15,11 @@ extension ParallelGemm {
         max(min(threads, columns / panel), min(threads * tasksPerThread, columns / (2 * panel)))
     }
 
+    /// Tasks for a row-split GEMM step on `threads` threads: up to 4 per thread (2 when the
+    /// weight, which every task streams, passes 256 KB) while each keeps `minimumRowsPerExtraTask`
+    /// rows, and never fewer than one per thread. With tasks claimed dynamically, a thread the
+    /// scheduler runs late (a loaded machine) then leaves its share to the others instead of
+    /// holding up the step with half of it.
     static func taskCount(rows: Int, threads: Int, weightBytes: Int) -> Int {
         let perThread = weightBytes <= 256 * 1024 ? 4 : 2
         return max(threads, min(threads * perThread, rows / minimumRowsPerExtraTask))
@@ -28,7 +28,7 @@ extension ParallelGemm {
     /// A GEMM's multiply-adds weighed for the pool's minimum work: with fewer rows than a
     /// register tile (a Dense at batch 1), every weight is loaded from memory for a row or two,
     /// so a multiply-add costs several of a full tile's. (MobileNetV2's 1280x1000 classifier at
-    /// batch 1 is 1.3M multiply-adds, a quarter of the minimum, yet about 0.5 ms on one core.)
+    /// batch 1 is 1.3M multiply-adds, yet about 0.5 ms on one core.)
     static func weightedWork(multiplyAdds: Int, rows: Int) -> Int {
         rows < 6 ? multiplyAdds * 4 : multiplyAdds
     }
