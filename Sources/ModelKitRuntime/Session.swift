@@ -10,10 +10,13 @@ public struct SessionOptions: Sendable {
     /// waking a worker costs more than it saves on small layers (tests lower it to force splits).
     public var parallelMinimumWork = SessionOptions.defaultParallelMinimumWork
 
-    /// About 0.1 ms of one AVX2 core. Handing half of a smaller layer to a worker did not pay on a
-    /// 2-core machine: splitting the Fashion CNN's 2.2M-MAC conv2 at batch 1 made the run slower
-    /// (best median 0.104-0.151 ms against 0.095-0.132 ms unsplit, interleaved `modelkit bench`).
-    public static let defaultParallelMinimumWork = 4 << 20
+    /// About 2 µs of one AVX2 core. Since a job hand-off to a polling worker is one atomic word
+    /// (~0.15 µs), splitting pays down to small layers: at 2 threads, batch 1, interleaved
+    /// `modelkit bench --parallel-minimum-work` on a quiet 2-core VM, against the old 4M threshold:
+    /// Fashion CNN fp32 best 0.062-0.065 -> 0.040-0.046 ms, int8 0.046-0.055 -> 0.027-0.034 ms,
+    /// MobileNetV2 int8 median 7.3 -> 6.1-7.0 ms, MobileNetV2 fp32 within the noise (1M and 256K
+    /// fell between).
+    public static let defaultParallelMinimumWork = 64 << 10
 
     public init(threads: Int = 1, limits: Limits = .default, kernels: KernelPreference = .optimized) {
         self.threads = max(1, threads)
