@@ -93,21 +93,30 @@ public enum ModelFile {
     /// frame is read into the block protobuf-c then unpacks the message tree into, and the payload
     /// buffer is released once the tree exists, before the tensors are built.
     public static func readWithInfo(path: String, limits: Limits = .default) throws -> (model: Model, info: ContainerInfo) {
-        var arena: UnpackArena?
         var info: ContainerInfo?
-        let unpacked = try withPayload(path: path, limits: limits, frameSpace: { payloadSize, frameSize in
-            let block = try UnpackArena(payloadSize: payloadSize, frameSize: frameSize)
-            arena = block
-            return block.frameSpace(count: frameSize)
-        }) { payload, payloadInfo in
+        // The tree keeps the block; it goes with the tree, before validation.
+        let unpacked = try withPayloadInArena(path: path, limits: limits) { payload, payloadInfo, arena in
             info = payloadInfo
-            return try UnpackedModelFile(payload, arena: arena!)
+            return try UnpackedModelFile(payload, arena: arena)
         }
-        arena = nil  // the tree keeps the block; it goes with the tree, before validation
         let model = try ProtoDecoder(limits: limits).model(unpacked.file.pointee)
         _ = consume unpacked
         try ModelValidator.validate(model, limits: limits)
         return (model, info!)
+    }
+
+    /// Calls `body` with the verified, decompressed payload of the file at `path`, valid only
+    /// during the call, and the `UnpackArena` the frame was read into: the block to unpack the
+    /// payload's message tree into, over the frame's pages.
+    static func withPayloadInArena<Result: ~Copyable>(
+        path: String, limits: Limits,
+        _ body: (UnsafeRawBufferPointer, ContainerInfo, UnpackArena) throws -> Result) throws -> Result {
+        var arena: UnpackArena?
+        return try withPayload(path: path, limits: limits, frameSpace: { payloadSize, frameSize in
+            let block = try UnpackArena(payloadSize: payloadSize, frameSize: frameSize)
+            arena = block
+            return block.frameSpace(count: frameSize)
+        }) { payload, info in try body(payload, info, arena!) }
     }
 
     /// Calls `body` with the verified, decompressed payload of the file at `path`, valid only

@@ -19,11 +19,7 @@ struct UnpackArenaReadTests {
 
     @Test("the payload read from a file equals the one decoded from its bytes", arguments: 0..<payloads.count)
     func samePayload(index: Int) throws {
-        let (_, payload, level) = Self.payloads[index]
-        let file = try ModelFile.container(payload: payload, compressionLevel: level)
-        try TestSupport.withTemporaryDirectory { directory in
-            let path = directory + "/payload.mkm"
-            try FileSystem.writeFileAtomically(path, bytes: file)
+        try Self.withPayloadFile(index) { path, payload, file in
             let (read, info) = try ModelFile.withPayload(path: path) { (Array($0), $1) }
             let (decoded, decodedInfo) = try ModelFile.payloadWithInfo(file)
             #expect(read == payload)
@@ -32,24 +28,28 @@ struct UnpackArenaReadTests {
         }
     }
 
-    @Test("a file's payload read through the arena's frame space equals the one read through a buffer of its own",
-          arguments: 0..<payloads.count)
-    func frameInArena(index: Int) throws {
-        let (_, payload, level) = Self.payloads[index]
+    /// `body(path, payload, file bytes)` with payload `index` written as a container file at `path`.
+    static func withPayloadFile(_ index: Int, _ body: (String, [UInt8], [UInt8]) throws -> Void) throws {
+        let (_, payload, level) = payloads[index]
         let file = try ModelFile.container(payload: payload, compressionLevel: level)
         try TestSupport.withTemporaryDirectory { directory in
             let path = directory + "/payload.mkm"
             try FileSystem.writeFileAtomically(path, bytes: file)
-            var arena: UnpackArena?
-            let read = try ModelFile.withPayload(path: path, limits: .default, frameSpace: { payloadSize, frameSize in
-                #expect(payloadSize == payload.count)
-                #expect(frameSize == file.count - ContainerHeader.size)
-                let block = try UnpackArena(payloadSize: payloadSize, frameSize: frameSize)
-                arena = block
-                return block.frameSpace(count: frameSize)
-            }) { payload, _ in Array(payload) }
+            try body(path, payload, file)
+        }
+    }
+
+    @Test("a file's payload read through the arena's frame space equals the one read through a buffer of its own",
+          arguments: 0..<payloads.count)
+    func frameInArena(index: Int) throws {
+        try Self.withPayloadFile(index) { path, payload, file in
+            let (read, info, capacity) = try ModelFile.withPayloadInArena(path: path, limits: .default) { bytes, info, arena in
+                (Array(bytes), info, arena.capacity)
+            }
+            #expect(info.payloadBytes == payload.count)
+            #expect(info.fileBytes == file.count)
             #expect(read == payload)
-            #expect(try #require(arena).capacity >= file.count - ContainerHeader.size)
+            #expect(capacity >= file.count - ContainerHeader.size)
         }
     }
 
@@ -60,17 +60,12 @@ struct UnpackArenaReadTests {
         try TestSupport.withTemporaryDirectory { directory in
             let path = directory + "/tiny.mkm"
             try FileSystem.writeFileAtomically(path, bytes: bytes)
-            var arena: UnpackArena?
-            let (inArena, used) = try ModelFile.withPayload(path: path, limits: .default, frameSpace: { payloadSize, frameSize in
-                let block = try UnpackArena(payloadSize: payloadSize, frameSize: frameSize)
-                arena = block
-                return block.frameSpace(count: frameSize)
-            }) { payload, _ in
-                let unpacked = try UnpackedModelFile(payload, arena: arena!)
-                return (unpacked.arena.contains(unpacked.file), unpacked.arena.used)
+            let (inArena, used, capacity) = try ModelFile.withPayloadInArena(path: path, limits: .default) { payload, _, arena in
+                let unpacked = try UnpackedModelFile(payload, arena: arena)
+                return (unpacked.arena.contains(unpacked.file), unpacked.arena.used, arena.capacity)
             }
             #expect(inArena)
-            #expect(used > 0 && used <= arena!.capacity)
+            #expect(used > 0 && used <= capacity)
             #expect(try ModelFile.read(path: path) == model)
         }
     }
