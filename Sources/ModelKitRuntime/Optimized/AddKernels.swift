@@ -25,7 +25,7 @@ final class SameShapeAdd: @unchecked Sendable {
         self.output = output.data
         self.count = count
         self.activation = activation
-        tasks = threads > 1 && count >= SameShapeAdd.minimumParallelCount ? threads : 1
+        tasks = ParallelGemm.elementwiseTaskCount(count: count, threads: threads, minimumCount: SameShapeAdd.minimumParallelCount)
     }
 
     func run(_ range: Range<Int>) {
@@ -80,14 +80,15 @@ enum Int8SameShapeAdd {
     static func run(_ a: Int8View, _ b: Int8View, requantization r: AddRequantization, output y: MutableInt8View,
                     path: Int32 = mk_kernels_active(), pool: WorkerPool? = nil,
                     minimumParallelCount: Int = Int8SameShapeAdd.minimumParallelCount) {
-        var job = (a: a.data, b: b.data, y: y.data, count: y.shape.elementCount ?? 0, parameters: parameters(r), path: path,
-                   tasks: 1)
-        guard let pool, pool.threadCount > 1, job.count >= minimumParallelCount else {
+        let count = y.shape.elementCount ?? 0
+        // Several slices per thread, claimed dynamically, so a thread run late does not hold up the rest.
+        let tasks = ParallelGemm.elementwiseTaskCount(count: count, threads: pool?.threadCount ?? 1,
+                                                      minimumCount: minimumParallelCount)
+        var job = (a: a.data, b: b.data, y: y.data, count: count, parameters: parameters(r), path: path, tasks: tasks)
+        guard let pool, tasks > 1 else {
             mk_add_s8(path, job.count, job.a, job.b, &job.parameters, job.y)
             return
         }
-        // Up to 4 slices per thread, claimed dynamically, so a thread run late does not hold up the rest.
-        job.tasks = max(pool.threadCount, min(4 * pool.threadCount, job.count / (minimumParallelCount / 4)))
         withUnsafeMutablePointer(to: &job) { job in
             pool.run(tasks: job.pointee.tasks, context: job) { context, task in
                 let job = context!.assumingMemoryBound(to: (a: UnsafePointer<Int8>, b: UnsafePointer<Int8>,

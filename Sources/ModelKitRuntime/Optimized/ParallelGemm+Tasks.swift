@@ -15,6 +15,14 @@ extension ParallelGemm {
         max(min(threads, columns / panel), min(threads * tasksPerThread, columns / (2 * panel)))
     }
 
+    /// Tasks for an elementwise step over `count` values on `threads` threads: 1 (the caller's
+    /// thread) below `minimumCount`, else up to `tasksPerThread` per thread of at least a
+    /// `tasksPerThread`-th of `minimumCount` values each, never fewer than one per thread.
+    static func elementwiseTaskCount(count: Int, threads: Int, minimumCount: Int) -> Int {
+        guard threads > 1, count >= minimumCount else { return 1 }
+        return max(threads, min(threads * tasksPerThread, count / max(1, minimumCount / tasksPerThread)))
+    }
+
     /// Tasks for a row-split GEMM step on `threads` threads: up to 4 per thread (2 when the
     /// weight, which every task streams, passes 256 KB) while each keeps `minimumRowsPerExtraTask`
     /// rows, and never fewer than one per thread. With tasks claimed dynamically, a thread the
