@@ -56,7 +56,9 @@ enum FloatResidualFusion {
             let add = graph.nodes[reader[0]]
             guard add.inputs.count == 2, let residual = add.inputs.first(where: { $0 != conv.outputs[0] }), !residual.isEmpty,
                   let r = values[residual], let z = values[add.outputs[0]], r.dtype == .float32, z.dtype == .float32,
-                  r.shape == y.shape, z.shape == y.shape
+                  r.shape == y.shape, z.shape == y.shape,
+                  // Empty tensors take no arena space, so two may share an address: nothing to fuse anyway.
+                  (y.shape.elementCount ?? 0) > 0
             else { continue }
             let isConstant = constantIndex[residual] != nil, isInput = graphInputs.contains(residual)
             guard isConstant || isInput || producer[residual].map({ position[$0] < position[index] }) == true else { continue }
