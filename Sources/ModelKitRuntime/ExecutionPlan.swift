@@ -164,7 +164,7 @@ final class ExecutionPlan {
             ? Int8MaxPoolFusion.pairs(graph: graph, analysis: analysis, constantIndex: constantIndex)
             : [Int?](repeating: nil, count: graph.nodes.count)
         // Residual Adds the float convolution before them computes (no step of their own either).
-        let fusedAdds = kernels == .optimized
+        let fusedAdds = kernels == .optimized && FloatResidualFusion.enabled
             ? FloatResidualFusion.pairs(graph: graph, analysis: analysis, constantIndex: constantIndex, rootOf: rootOf)
             : [FloatResidualFusion.Pair?](repeating: nil, count: graph.nodes.count)
         var isFusedAdd = [Bool](repeating: false, count: graph.nodes.count)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ModelKitCore
 
 /// Which float convolutions take over the residual Add that reads them (the end of a ResNet or
@@ -20,6 +25,13 @@ enum FloatResidualFusion {
         /// before the convolution, so nothing reads it after the convolution overwrites it. Otherwise
         /// the step copies the residual into the Add's output before the GEMM (`FloatConv2DStep.residual`).
         let inPlace: Bool
+    }
+
+    /// False when the environment sets MODELKIT_RESIDUAL_FUSION=0: plans then keep each Add's own
+    /// step (for comparisons, like MODELKIT_WINOGRAD=0). Read at each plan.
+    static var enabled: Bool {
+        guard let setting = getenv("MODELKIT_RESIDUAL_FUSION") else { return true }
+        return !(setting[0] == 0x30 && setting[1] == 0)
     }
 
     /// Per node index, the Add a convolution takes over (nil for the rest). `rootOf` maps a value to
