@@ -75,7 +75,8 @@ __attribute__((target("avx2,fma"), always_inline))
 static inline void kernel_avx2_core(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                                     long ldc, float alpha, float beta, const int fused, const float *bias,
                                     clamp_bounds clamp, const int rows, const float *ahead, long ahead_lines,
-                                    const int masked, const int narrow, long cols) {
+                                    const int masked, const int narrow, long cols, const long *segments,
+                                    long segment_count, long segment_length) {
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(masked ? (int)cols : 8), lanes);
     const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(masked ? (int)cols - 8 : 8), lanes);
@@ -101,13 +102,22 @@ static inline void kernel_avx2_core(long kc, const float *a, long ars, long aks,
         }                                                                                                 \
         b += bks;                                                                                         \
     } while (0)
-    const long prefetched = ahead == NULL ? 0 : ahead_lines < kc ? ahead_lines : kc;
-    long p = 0;
-    for (; p < prefetched; p++) {
-        _mm_prefetch((const char *)(ahead + p * A2_NR), _MM_HINT_T0);
-        MK_AVX2_STEP(p);
+    if (segments != NULL) {
+        // Window rows (see conv_windows): the depth is segment_count runs of segment_length
+        // values, each at its offset from the row's start; B is read straight through.
+        for (long s = 0; s < segment_count; s++) {
+            const long offset = segments[s];
+            for (long t = 0; t < segment_length; t++) MK_AVX2_STEP(offset + t);
+        }
+    } else {
+        const long prefetched = ahead == NULL ? 0 : ahead_lines < kc ? ahead_lines : kc;
+        long p = 0;
+        for (; p < prefetched; p++) {
+            _mm_prefetch((const char *)(ahead + p * A2_NR), _MM_HINT_T0);
+            MK_AVX2_STEP(p);
+        }
+        for (; p < kc; p++) MK_AVX2_STEP(p);
     }
-    for (; p < kc; p++) MK_AVX2_STEP(p);
 #undef MK_AVX2_STEP
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     const __m256 lo = _mm256_set1_ps(clamp.lo), hi = _mm256_set1_ps(clamp.hi);
@@ -144,7 +154,7 @@ static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks,
                                     long ldc, float alpha, float beta, const int fused, const float *bias,
                                     clamp_bounds clamp, const int rows, const float *ahead, long ahead_lines) {
     kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, fused, bias, clamp, rows, ahead, ahead_lines, 0, 0,
-                     A2_NR);
+                     A2_NR, NULL, 0, 0);
 }
 
 // An edge panel's tile (1-15 columns, `n` rows) straight to C with masked loads and stores, the bias
@@ -157,11 +167,11 @@ static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks,
         long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc, float alpha,  \
         float beta, int fused, const float *bias, clamp_bounds clamp, long cols) {                               \
         if (cols <= 8) {                                                                                          \
-            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 0, 1, 1, cols); \
-            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 0, 1, 1, cols);       \
+            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 0, 1, 1, cols, NULL, 0, 0); \
+            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 0, 1, 1, cols, NULL, 0, 0);       \
         } else {                                                                                                  \
-            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 0, 1, 0, cols); \
-            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 0, 1, 0, cols);       \
+            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 0, 1, 0, cols, NULL, 0, 0); \
+            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 0, 1, 0, cols, NULL, 0, 0);       \
         }                                                                                                         \
     }
 MK_AVX2_EDGE_KERNEL(1)
@@ -638,4 +648,87 @@ void mk_sgemm_packed_clamp(int path, long m, long n, long k, const float *a, lon
 void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
               const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
     mk_sgemm_path(mk_kernels_active(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Window tiles (conv_windows.c): `rows` output pixels whose depth values are `segment_count` runs
+// of `segment_length` floats at segments[s] from each pixel's start (pixel i at a + i*ars), times
+// one packed 16-column weight panel; the bias and clamp are applied before the one store.
+
+#define MK_AVX2_WINDOW_KERNEL(n)                                                                                  \
+    __attribute__((target("avx2,fma"))) static void kernel_avx2_window##n(                                       \
+        const float *a, long ars, const long *segments, long segment_count, long segment_length, const float *b,  \
+        float *c, long ldc, const float *bias, clamp_bounds clamp, long cols) {                                   \
+        const long kc = segment_count * segment_length;                                                           \
+        if (cols < A2_NR)                                                                                         \
+            kernel_avx2_core(kc, a, ars, 1, b, A2_NR, c, ldc, 1.0f, 0.0f, 1, bias, clamp, n, NULL, 0, 1, 0, cols,   \
+                             segments, segment_count, segment_length);                                            \
+        else                                                                                                      \
+            kernel_avx2_core(kc, a, ars, 1, b, A2_NR, c, ldc, 1.0f, 0.0f, 1, bias, clamp, n, NULL, 0, 0, 0, A2_NR,  \
+                             segments, segment_count, segment_length);                                            \
+    }
+MK_AVX2_WINDOW_KERNEL(1)
+MK_AVX2_WINDOW_KERNEL(2)
+MK_AVX2_WINDOW_KERNEL(3)
+MK_AVX2_WINDOW_KERNEL(4)
+MK_AVX2_WINDOW_KERNEL(5)
+MK_AVX2_WINDOW_KERNEL(6)
+#undef MK_AVX2_WINDOW_KERNEL
+
+typedef void (*window_tile_kernel)(const float *a, long ars, const long *segments, long segment_count,
+                                   long segment_length, const float *b, float *c, long ldc, const float *bias,
+                                   clamp_bounds clamp, long cols);
+static const window_tile_kernel avx2_window_tiles[A2_MR + 1] = {
+    NULL, kernel_avx2_window1, kernel_avx2_window2, kernel_avx2_window3,
+    kernel_avx2_window4, kernel_avx2_window5, kernel_avx2_window6,
+};
+
+// The same sums in the same order as kernel_portable, then the portable epilogue's bias and clamp,
+// in P_MR-row parts of P_NR sums held as 4-float vectors: written as scalar loops (as
+// kernel_portable is, which the compiler vectorises) the segment walk stayed scalar, 4-5x slower.
+typedef float window_lanes __attribute__((vector_size(16)));
+enum { WINDOW_VECTORS = P_NR / 4 };
+
+static void window_tile_portable(long rows, const float *a, long ars, const long *segments, long segment_count,
+                                 long segment_length, const float *b, float *c, long ldc, const float *bias,
+                                 clamp_bounds clamp, long cols) {
+    for (long first = 0; first < rows; first += P_MR) {
+        const long part = rows - first < P_MR ? rows - first : P_MR;
+        window_lanes acc[P_MR][WINDOW_VECTORS];
+        memset(acc, 0, sizeof(acc));
+        const float *row[P_MR];
+        // Rows past `part` repeat the last one (computed, never stored): constant trip counts.
+        for (long i = 0; i < P_MR; i++) row[i] = a + (first + (i < part ? i : part - 1)) * ars;
+        const float *panel = b;
+        for (long s = 0; s < segment_count; s++) {
+            const long offset = segments[s];
+            for (long t = 0; t < segment_length; t++) {
+                window_lanes w[WINDOW_VECTORS];
+                memcpy(w, panel, sizeof(w));
+                for (int i = 0; i < P_MR; i++) {
+                    const float ai = row[i][offset + t];
+                    for (int v = 0; v < WINDOW_VECTORS; v++) acc[i][v] += ai * w[v];
+                }
+                panel += P_NR;
+            }
+        }
+        float *tile = c + first * ldc;
+        for (long i = 0; i < part; i++) {
+            float sums[P_NR];
+            memcpy(sums, acc[i], sizeof(sums));
+            for (long j = 0; j < cols; j++) tile[i * ldc + j] = sums[j];
+        }
+        epilogue_portable(tile, ldc, part, cols, bias, clamp);
+    }
+}
+
+void mk_sgemm_window_tile(int path, long rows, const float *a, long ars, const long *segments, long segment_count,
+                          long segment_length, const float *packed_panel, long cols, float *c, long ldc,
+                          const float *bias, int clamp, float lo, float hi) {
+    const clamp_bounds bounds = {clamp != 0, lo, hi};
+    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2)
+        avx2_window_tiles[rows](a, ars, segments, segment_count, segment_length, packed_panel, c, ldc, bias, bounds, cols);
+    else
+        window_tile_portable(rows, a, ars, segments, segment_count, segment_length, packed_panel, c, ldc, bias, bounds,
+                             cols);
 }

@@ -58,6 +58,7 @@ extension StepKernel {
             case .pointwise: return "pointwise gemm"
             case .direct: return "direct row gemm"
             case .im2col: return "im2col gemm"
+            case .windows: return "window gemm"
             case .winograd: return "winograd gemm"
             }
         case .gemmDense(let dense): return dense.rowGemm ? "row gemm" : "gemm"

@@ -15,6 +15,10 @@ struct FloatConv2DStep {
         case direct
         /// im2col rows into per-thread scratch, then the packed GEMM.
         case im2col
+        /// A shallow window (the 7x7 stem over 3 channels) on the AVX2 path: the packed GEMM reads
+        /// each pixel's window in place from a zero-padded band of input rows (conv_windows.c),
+        /// without writing and reading back the im2col rows.
+        case windows
         /// 3×3 stride 1 with many channels: Winograd F(2×2, 3×3) (winograd.c), 2.25x fewer
         /// multiply-adds, on blocks of `blockRows` tiles in per-thread scratch.
         case winograd
@@ -55,6 +59,7 @@ struct FloatConv2DStep {
     var scratchCount: Int {
         switch method {
         case .im2col: return pixels * depth
+        case .windows: return withUnsafePointer(to: geometry) { mk_conv_windows_scratch_count($0, blockRows) }
         case .winograd: return 16 * blockRows * (geometry.c + outputs)
         default: return 0
         }
@@ -112,7 +117,15 @@ struct FloatConv2DStep {
             buffers.append(buffer)
             packed = UnsafePointer(floats)
         } else {
-            method = kh == 1 && kw == 1 && unit && unpadded ? .pointwise : .im2col
+            if kh == 1 && kw == 1 && unit && unpadded {
+                method = .pointwise
+            } else if path == Int32(MK_KERNELS_AVX2.rawValue) && withUnsafePointer(to: geometry, { mk_conv_windows_supported($0) }) != 0 {
+                // AVX2 only: the portable window tile is slower than its im2col GEMM, and AVX-512's
+                // panels are 32 columns wide.
+                method = .windows
+            } else {
+                method = .im2col
+            }
             let buffer = PlanBuffer(bytes: mk_sgemm_packed_b_count(path, o, depth) * MemoryLayout<Float>.stride)
             let floats = buffer.base.assumingMemoryBound(to: Float.self)
             mk_sgemm_pack_b(path, o, depth, weight.data, depth, floats)
@@ -176,6 +189,12 @@ struct FloatConv2DStep {
                 let first = run.lowerBound / geometry.ow / 2 * tileColumns
                 let last = min(tiles, ((run.upperBound - 1) / geometry.ow / 2 + 1) * tileColumns)
                 runWinograd(image: image, tiles: first..<last, pixels: run, scratch: scratch)
+            }
+        case .windows:
+            var geometry = self.geometry
+            ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: blockRows) { image, run, row in
+                mk_conv_windows_f32(path, &geometry, input + image * h * w * c, run.lowerBound, run.upperBound, outputs,
+                                    weight, bias, clamp.on, clamp.lo, clamp.hi, scratch, output + row * outputs)
             }
         case .im2col:
             var geometry = self.geometry
