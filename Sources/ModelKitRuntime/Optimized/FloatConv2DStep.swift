@@ -119,9 +119,12 @@ struct FloatConv2DStep {
         } else {
             if kh == 1 && kw == 1 && unit && unpadded {
                 method = .pointwise
-            } else if path == Int32(MK_KERNELS_AVX2.rawValue) && withUnsafePointer(to: geometry, { mk_conv_windows_supported($0) }) != 0 {
+            } else if path == Int32(MK_KERNELS_AVX2.rawValue) && kh * kw > 1
+                        && withUnsafePointer(to: geometry, { mk_conv_windows_supported($0) }) != 0 {
                 // AVX2 only: the portable window tile is slower than its im2col GEMM, and AVX-512's
-                // panels are 32 columns wide.
+                // panels are 32 columns wide. Not for strided 1x1 convolutions: their im2col is a
+                // plain row copy, and with 8-32 panels the window loop re-read the weight from L2
+                // per output row (ResNet-50's 1x1/2 over 256 channels took 2-3x as long).
                 method = .windows
             } else {
                 method = .im2col
