@@ -204,8 +204,8 @@ static void kernel_avx2_fused(long kc, const float *a, long ars, long aks, const
     kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR, NULL, 0);
 }
 
-// The last full-height tile over a packed-weight panel: as kernel_avx2 / kernel_avx2_fused, prefetching
-// the next panel (`ahead`) as it goes.
+// A full-height tile over a packed-weight panel: as kernel_avx2 / kernel_avx2_fused, prefetching its
+// `ahead_lines` share of the next panel (from `ahead`) as it goes.
 __attribute__((target("avx2,fma")))
 static void kernel_avx2_ahead(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                               long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp,
