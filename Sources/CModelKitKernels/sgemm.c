@@ -526,7 +526,7 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
     // whole of A for them, and reading it in place was 10-25% faster (same-process A/B).
     const int pack_all_a = !trans_a && (n >= 32 * nr || ((lda % 1024) == 0 && n > 4 * nr));
     const long mc_max = m < cfg.mc ? ((m + mr - 1) / mr) * mr : cfg.mc;
-    const int spread_ahead = m <= 2 * cfg.mc;
+    const int spread_ahead = m <= 2 * cfg.mc && cfg.kc > 128;
     float *pa = reserve(&packed_a_buffer, &packed_a_capacity, (size_t)(mc_max * kc_max));
     float *pb = packed_b != NULL ? NULL : reserve(&packed_b_buffer, &packed_b_capacity, (size_t)(nc_max * kc_max));
     if (pa == NULL || (pb == NULL && packed_b == NULL)) abort();  // Out of memory for a few hundred KB: nothing sane to do.
@@ -578,8 +578,9 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                         // (more than the core has in flight) and the next panel's first tiles waited
                         // for memory (49-row GEMMs with weights from memory: 10-20% faster).
                         // Over more than two row blocks the weight is read again from cache and the
-                        // spread only cost time (MobileNetV2's 12544-row GEMMs 2-7%): there the last
-                        // full tile prefetches the whole next panel.
+                        // spread only cost time (MobileNetV2's 12544-row GEMMs 2-7%), as it did over
+                        // K blocks of up to 128 (the warm Winograd GEMMs at 56x56 and 28x28, ~5%):
+                        // there the last full tile prefetches the whole next panel.
                         const long tiles = (mc + mr - 1) / mr;
                         const long share = spread_ahead ? (kc + tiles - 1) / tiles : kc;
                         const long first_line = spread_ahead ? (ir / mr) * share : 0;
