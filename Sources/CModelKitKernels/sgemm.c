@@ -64,17 +64,19 @@ enum { A2_MR = 6, A2_NR = 16 };
 // `rows` (a constant too, 1..6) is how many rows of A and C the tile has: each row's sums take the
 // same operations in the same order whatever the tile height, so results do not depend on it.
 // `ahead`, when not NULL, is the B micro-panel the next tiles will read (A2_NR floats a step, like
-// b): one of its cache lines is prefetched per step, so a plan-time packed weight that comes from
-// memory (ResNet-50's 100 MB at batch 1) arrives before the next tile needs it. Each panel is a
-// separate 16 KB run (panels are the whole depth apart), too short for the hardware prefetcher.
+// b): one of its cache lines is prefetched per step for the first `ahead_lines` steps, so a plan-time
+// packed weight that comes from memory (ResNet-50's 100 MB at batch 1) arrives before the next tile
+// needs it. Each panel is a separate 16 KB run (panels are the whole depth apart), too short for the
+// hardware prefetcher.
 // `masked` (a constant): an edge panel with `cols` < 16 valid columns, whose C, bias and (with
 // `narrow`, cols <= 8) second 8 columns are never touched: C is read and written through lane masks
 // (B's panel is zero-padded, so it is read whole).
 __attribute__((target("avx2,fma"), always_inline))
 static inline void kernel_avx2_core(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                                     long ldc, float alpha, float beta, const int fused, const float *bias,
-                                    clamp_bounds clamp, const int rows, const float *ahead, const int masked,
-                                    const int narrow, long cols) {
+                                    clamp_bounds clamp, const int rows, const float *ahead, long ahead_lines,
+                                    const int masked, const int narrow, long cols, const long *segments,
+                                    long segment_count, long segment_length) {
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(masked ? (int)cols : 8), lanes);
     const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(masked ? (int)cols - 8 : 8), lanes);
@@ -88,18 +90,35 @@ static inline void kernel_avx2_core(long kc, const float *a, long ars, long aks,
     // the index advances: 4-8% faster over the ResNet-50 GEMM shapes in 7 of 7 alternating runs.
     const float *row[A2_MR];
     for (int i = 0; i < rows; i++) row[i] = a + i * ars;
-    for (long p = 0; p < kc; p++) {
-        if (ahead != NULL) _mm_prefetch((const char *)(ahead + p * A2_NR), _MM_HINT_T0);
-        const __m256 b0 = _mm256_loadu_ps(b);
-        const __m256 b1 = _mm256_loadu_ps(b + 8);
-#pragma clang loop unroll(full)
-        for (int i = 0; i < rows; i++) {
-            const __m256 ai = _mm256_broadcast_ss(row[i] + p * aks);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            if (!narrow) acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    // The prefetching steps run as a loop of their own: a test in the one loop cost warm GEMMs 5-10%.
+#define MK_AVX2_STEP(p)                                                                                   \
+    do {                                                                                                  \
+        const __m256 b0 = _mm256_loadu_ps(b);                                                             \
+        const __m256 b1 = _mm256_loadu_ps(b + 8);                                                         \
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < rows; i++) {                              \
+            const __m256 ai = _mm256_broadcast_ss(row[i] + (p) * aks);                                    \
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);                                               \
+            if (!narrow) acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);                                  \
+        }                                                                                                 \
+        b += bks;                                                                                         \
+    } while (0)
+    if (segments != NULL) {
+        // Window rows (see conv_windows): the depth is segment_count runs of segment_length
+        // values, each at its offset from the row's start; B is read straight through.
+        for (long s = 0; s < segment_count; s++) {
+            const long offset = segments[s];
+            for (long t = 0; t < segment_length; t++) MK_AVX2_STEP(offset + t);
         }
-        b += bks;
+    } else {
+        const long prefetched = ahead == NULL ? 0 : ahead_lines < kc ? ahead_lines : kc;
+        long p = 0;
+        for (; p < prefetched; p++) {
+            _mm_prefetch((const char *)(ahead + p * A2_NR), _MM_HINT_T0);
+            MK_AVX2_STEP(p);
+        }
+        for (; p < kc; p++) MK_AVX2_STEP(p);
     }
+#undef MK_AVX2_STEP
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     const __m256 lo = _mm256_set1_ps(clamp.lo), hi = _mm256_set1_ps(clamp.hi);
     const int with_bias = fused && bias != NULL, with_clamp = fused && clamp.on;
@@ -133,8 +152,9 @@ static inline void kernel_avx2_core(long kc, const float *a, long ars, long aks,
 __attribute__((target("avx2,fma"), always_inline))
 static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                                     long ldc, float alpha, float beta, const int fused, const float *bias,
-                                    clamp_bounds clamp, const int rows, const float *ahead) {
-    kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, fused, bias, clamp, rows, ahead, 0, 0, A2_NR);
+                                    clamp_bounds clamp, const int rows, const float *ahead, long ahead_lines) {
+    kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, fused, bias, clamp, rows, ahead, ahead_lines, 0, 0,
+                     A2_NR, NULL, 0, 0);
 }
 
 // An edge panel's tile (1-15 columns, `n` rows) straight to C with masked loads and stores, the bias
@@ -147,11 +167,11 @@ static inline void kernel_avx2_body(long kc, const float *a, long ars, long aks,
         long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc, float alpha,  \
         float beta, int fused, const float *bias, clamp_bounds clamp, long cols) {                               \
         if (cols <= 8) {                                                                                          \
-            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 1, 1, cols); \
-            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 1, 1, cols);       \
+            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 0, 1, 1, cols, NULL, 0, 0); \
+            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 0, 1, 1, cols, NULL, 0, 0);       \
         } else {                                                                                                  \
-            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 1, 0, cols); \
-            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 1, 0, cols);       \
+            if (fused) kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, NULL, 0, 1, 0, cols, NULL, 0, 0); \
+            else kernel_avx2_core(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, NULL, 0, 1, 0, cols, NULL, 0, 0);       \
         }                                                                                                         \
     }
 MK_AVX2_EDGE_KERNEL(1)
@@ -173,7 +193,7 @@ __attribute__((target("avx2,fma")))
 static void kernel_avx2(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc,
                         float alpha, float beta) {
     static const clamp_bounds none = {0, 0.0f, 0.0f};
-    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, none, A2_MR, NULL);
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, none, A2_MR, NULL, 0);
 }
 
 // A full AVX2 tile of the last K block with the bias and clamp applied before its one store: the
@@ -181,17 +201,17 @@ static void kernel_avx2(long kc, const float *a, long ars, long aks, const float
 __attribute__((target("avx2,fma")))
 static void kernel_avx2_fused(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                               long ldc, float alpha, float beta, const float *bias, clamp_bounds clamp) {
-    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR, NULL);
+    kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR, NULL, 0);
 }
 
-// The last full-height tile over a packed-weight panel: as kernel_avx2 / kernel_avx2_fused, prefetching
-// the next panel (`ahead`) as it goes.
+// A full-height tile over a packed-weight panel: as kernel_avx2 / kernel_avx2_fused, prefetching its
+// `ahead_lines` share of the next panel (from `ahead`) as it goes.
 __attribute__((target("avx2,fma")))
 static void kernel_avx2_ahead(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                               long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp,
-                              const float *ahead) {
-    if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR, ahead);
-    else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, A2_MR, ahead);
+                              const float *ahead, long ahead_lines) {
+    if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, A2_MR, ahead, ahead_lines);
+    else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, A2_MR, ahead, ahead_lines);
 }
 
 // The last 1-5 rows of an M that is not a multiple of 6, as a tile of that height written straight
@@ -201,9 +221,9 @@ static void kernel_avx2_ahead(long kc, const float *a, long ars, long aks, const
 #define MK_AVX2_ROWS_KERNEL(n)                                                                                   \
     __attribute__((target("avx2,fma"))) static void kernel_avx2_rows##n(                                        \
         long kc, const float *a, long ars, long aks, const float *b, long bks, float *c, long ldc, float alpha,  \
-        float beta, int fused, const float *bias, clamp_bounds clamp, const float *ahead) {                      \
-        if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, ahead);     \
-        else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, ahead);           \
+        float beta, int fused, const float *bias, clamp_bounds clamp, const float *ahead, long ahead_lines) {    \
+        if (fused) kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 1, bias, clamp, n, ahead, ahead_lines); \
+        else kernel_avx2_body(kc, a, ars, aks, b, bks, c, ldc, alpha, beta, 0, NULL, clamp, n, ahead, ahead_lines);       \
     }
 MK_AVX2_ROWS_KERNEL(1)
 MK_AVX2_ROWS_KERNEL(2)
@@ -214,7 +234,7 @@ MK_AVX2_ROWS_KERNEL(5)
 
 typedef void (*short_tile_kernel)(long kc, const float *a, long ars, long aks, const float *b, long bks, float *c,
                                   long ldc, float alpha, float beta, int fused, const float *bias, clamp_bounds clamp,
-                                  const float *ahead);
+                                  const float *ahead, long ahead_lines);
 static const short_tile_kernel avx2_short_tiles[A2_MR] = {
     NULL, kernel_avx2_rows1, kernel_avx2_rows2, kernel_avx2_rows3, kernel_avx2_rows4, kernel_avx2_rows5,
 };
@@ -501,8 +521,12 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
     // A across N) or when a power-of-two row stride would make the kernel's reads alias in cache.
     // Otherwise panels are read in place; edge panels are always packed (zero padding).
     const int pack_all_b = packed_b == NULL && (trans_b || m >= 32 * mr || (ldb % 1024) == 0);
-    const int pack_all_a = !trans_a && (n >= 32 * nr || (lda % 1024) == 0);
+    // The aliasing case only over more than 4 panels: a column-split task of 2-4 panels (ResNet-50's
+    // 1x1 convolutions over 1024 and 2048 channels at 14x14 and 7x7, 8 tasks each) re-packed the
+    // whole of A for them, and reading it in place was 10-25% faster (same-process A/B).
+    const int pack_all_a = !trans_a && (n >= 32 * nr || ((lda % 1024) == 0 && n > 4 * nr));
     const long mc_max = m < cfg.mc ? ((m + mr - 1) / mr) * mr : cfg.mc;
+    const int spread_ahead = m <= 2 * cfg.mc && cfg.kc > 128;
     float *pa = reserve(&packed_a_buffer, &packed_a_capacity, (size_t)(mc_max * kc_max));
     float *pb = packed_b != NULL ? NULL : reserve(&packed_b_buffer, &packed_b_capacity, (size_t)(nc_max * kc_max));
     if (pa == NULL || (pb == NULL && packed_b == NULL)) abort();  // Out of memory for a few hundred KB: nothing sane to do.
@@ -548,14 +572,23 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                         const int last_block = pc + kc >= k;
                         const int avx2 = cfg.kernel == kernel_avx2;
                         const int fused = has_epilogue && last_block && cols == nr && avx2;
-                        // The last full-height tile over a plan-time packed panel prefetches the panel
-                        // after it: the panel is nearly dead then, so the prefetch evicts little that
-                        // later tiles read (from the first tile, L1's 32 KB could not hold both panels
-                        // and the A tiles), and a full tile's steps give it time to arrive (a 1-row
-                        // last tile's were too short for memory: ResNet-50's 49-row GEMMs lost 15%).
-                        const long ahead_row = full_rows >= mr ? full_rows - mr : 0;
-                        const float *ahead = avx2 && packed_b != NULL && ir == ahead_row && cols == nr
-                                             ? next_packed_panel(packed_b, n, k, jc + jr, pc, kc, nr) : NULL;
+                        // Every full-width tile over a plan-time packed panel prefetches its share of
+                        // the panel after it, so the lines have the whole panel's time to arrive: only
+                        // the last tile, prefetching all of it, issued 256 misses in one tile's time
+                        // (more than the core has in flight) and the next panel's first tiles waited
+                        // for memory (49-row GEMMs with weights from memory: 10-20% faster).
+                        // Over more than two row blocks the weight is read again from cache and the
+                        // spread only cost time (MobileNetV2's 12544-row GEMMs 2-7%), as it did over
+                        // K blocks of up to 128 (the warm Winograd GEMMs at 56x56 and 28x28, ~5%):
+                        // there the last full tile prefetches the whole next panel.
+                        const long tiles = (mc + mr - 1) / mr;
+                        const long share = spread_ahead ? (kc + tiles - 1) / tiles : kc;
+                        const long first_line = spread_ahead ? (ir / mr) * share : 0;
+                        const int prefetching = spread_ahead || ir == (full_rows >= mr ? full_rows - mr : 0);
+                        const float *target = avx2 && packed_b != NULL && cols == nr && prefetching
+                                              ? next_packed_panel(packed_b, n, k, jc + jr, pc, kc, nr) : NULL;
+                        const float *ahead = target != NULL && first_line < kc ? target + first_line * nr : NULL;
+                        const long ahead_lines = kc - first_line < share ? kc - first_line : share;
                         if (avx2 && cols < nr && packed_b != NULL) {
                             // Fused like a full tile; the separate epilogue below is skipped.
                             avx2_edge_tiles[rows](kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
@@ -565,10 +598,10 @@ static void sgemm_driver(int path, int trans_a, int trans_b, long m, long n, lon
                         }
                         if (avx2 && rows < mr && cols == nr) {
                             avx2_short_tiles[rows](kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
-                                                   fused, bias == NULL ? NULL : bias + jc + jr, clamp, ahead);
+                                                   fused, bias == NULL ? NULL : bias + jc + jr, clamp, ahead, ahead_lines);
                         } else if (ahead != NULL) {
                             kernel_avx2_ahead(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block, fused,
-                                              bias == NULL ? NULL : bias + jc + jr, clamp, ahead);
+                                              bias == NULL ? NULL : bias + jc + jr, clamp, ahead, ahead_lines);
                         } else if (fused) {
                             kernel_avx2_fused(kc, panel_a, ars, aks, panel_b, bks, tile, ldc, alpha, beta_block,
                                               bias == NULL ? NULL : bias + jc + jr, clamp);
@@ -632,4 +665,87 @@ void mk_sgemm_packed_accumulate_clamp(int path, long m, long n, long k, const fl
 void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
               const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
     mk_sgemm_path(mk_kernels_active(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Window tiles (conv_windows.c): `rows` output pixels whose depth values are `segment_count` runs
+// of `segment_length` floats at segments[s] from each pixel's start (pixel i at a + i*ars), times
+// one packed 16-column weight panel; the bias and clamp are applied before the one store.
+
+#define MK_AVX2_WINDOW_KERNEL(n)                                                                                  \
+    __attribute__((target("avx2,fma"))) static void kernel_avx2_window##n(                                       \
+        const float *a, long ars, const long *segments, long segment_count, long segment_length, const float *b,  \
+        float *c, long ldc, const float *bias, clamp_bounds clamp, long cols) {                                   \
+        const long kc = segment_count * segment_length;                                                           \
+        if (cols < A2_NR)                                                                                         \
+            kernel_avx2_core(kc, a, ars, 1, b, A2_NR, c, ldc, 1.0f, 0.0f, 1, bias, clamp, n, NULL, 0, 1, 0, cols,   \
+                             segments, segment_count, segment_length);                                            \
+        else                                                                                                      \
+            kernel_avx2_core(kc, a, ars, 1, b, A2_NR, c, ldc, 1.0f, 0.0f, 1, bias, clamp, n, NULL, 0, 0, 0, A2_NR,  \
+                             segments, segment_count, segment_length);                                            \
+    }
+MK_AVX2_WINDOW_KERNEL(1)
+MK_AVX2_WINDOW_KERNEL(2)
+MK_AVX2_WINDOW_KERNEL(3)
+MK_AVX2_WINDOW_KERNEL(4)
+MK_AVX2_WINDOW_KERNEL(5)
+MK_AVX2_WINDOW_KERNEL(6)
+#undef MK_AVX2_WINDOW_KERNEL
+
+typedef void (*window_tile_kernel)(const float *a, long ars, const long *segments, long segment_count,
+                                   long segment_length, const float *b, float *c, long ldc, const float *bias,
+                                   clamp_bounds clamp, long cols);
+static const window_tile_kernel avx2_window_tiles[A2_MR + 1] = {
+    NULL, kernel_avx2_window1, kernel_avx2_window2, kernel_avx2_window3,
+    kernel_avx2_window4, kernel_avx2_window5, kernel_avx2_window6,
+};
+
+// The same sums in the same order as kernel_portable, then the portable epilogue's bias and clamp,
+// in P_MR-row parts of P_NR sums held as 4-float vectors: written as scalar loops (as
+// kernel_portable is, which the compiler vectorises) the segment walk stayed scalar, 4-5x slower.
+typedef float window_lanes __attribute__((vector_size(16)));
+enum { WINDOW_VECTORS = P_NR / 4 };
+
+static void window_tile_portable(long rows, const float *a, long ars, const long *segments, long segment_count,
+                                 long segment_length, const float *b, float *c, long ldc, const float *bias,
+                                 clamp_bounds clamp, long cols) {
+    for (long first = 0; first < rows; first += P_MR) {
+        const long part = rows - first < P_MR ? rows - first : P_MR;
+        window_lanes acc[P_MR][WINDOW_VECTORS];
+        memset(acc, 0, sizeof(acc));
+        const float *row[P_MR];
+        // Rows past `part` repeat the last one (computed, never stored): constant trip counts.
+        for (long i = 0; i < P_MR; i++) row[i] = a + (first + (i < part ? i : part - 1)) * ars;
+        const float *panel = b;
+        for (long s = 0; s < segment_count; s++) {
+            const long offset = segments[s];
+            for (long t = 0; t < segment_length; t++) {
+                window_lanes w[WINDOW_VECTORS];
+                memcpy(w, panel, sizeof(w));
+                for (int i = 0; i < P_MR; i++) {
+                    const float ai = row[i][offset + t];
+                    for (int v = 0; v < WINDOW_VECTORS; v++) acc[i][v] += ai * w[v];
+                }
+                panel += P_NR;
+            }
+        }
+        float *tile = c + first * ldc;
+        for (long i = 0; i < part; i++) {
+            float sums[P_NR];
+            memcpy(sums, acc[i], sizeof(sums));
+            for (long j = 0; j < cols; j++) tile[i * ldc + j] = sums[j];
+        }
+        epilogue_portable(tile, ldc, part, cols, bias, clamp);
+    }
+}
+
+void mk_sgemm_window_tile(int path, long rows, const float *a, long ars, const long *segments, long segment_count,
+                          long segment_length, const float *packed_panel, long cols, float *c, long ldc,
+                          const float *bias, int clamp, float lo, float hi) {
+    const clamp_bounds bounds = {clamp != 0, lo, hi};
+    if (mk_kernels_clamp(path) >= MK_KERNELS_AVX2)
+        avx2_window_tiles[rows](a, ars, segments, segment_count, segment_length, packed_panel, c, ldc, bias, bounds, cols);
+    else
+        window_tile_portable(rows, a, ars, segments, segment_count, segment_length, packed_panel, c, ldc, bias, bounds,
+                             cols);
 }

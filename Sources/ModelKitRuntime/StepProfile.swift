@@ -60,6 +60,7 @@ extension StepKernel {
             case .pointwise: return "pointwise gemm" + add
             case .direct: return "direct row gemm" + add
             case .im2col: return "im2col gemm" + add
+            case .windows: return "window gemm" + add
             case .winograd: return "winograd gemm" + add
             }
         case .gemmDense(let dense): return dense.rowGemm ? "row gemm" : "gemm"

@@ -82,7 +82,7 @@ struct FloatResidualFusionTests {
                                                       HostTensor([testCase.weight[0]], bias)], outputShape: outputShape)
         let expected = zip(conv, residual).map { max($0 + $1, 0) }
         #expect(FloatConv2DStep.method(input: inputShape, weight: weightShape, attributes: attributes,
-                                       output: outputShape) == testCase.method)
+                                       output: outputShape, residual: true) == testCase.method)
         for path in KernelPathTests.paths {
             for threads in [1, 2] {
                 let pool = WorkerPool(threads: threads, minimumWork: 0)
@@ -145,6 +145,9 @@ struct FloatResidualFusionTests {
                      initializers: initializers)
     }
 
+    /// An unfused 3x3 convolution's kernel: the AVX2 path reads its small windows in place.
+    static let unfusedSpatialConv = mk_kernels_active() == Int32(MK_KERNELS_AVX2.rawValue) ? "window gemm" : "im2col gemm"
+
     static let forms: [Form] = {
         var forms: [Form] = []
         // A bottleneck block: the Add's other input from two steps back, the conv output its second input.
@@ -153,7 +156,7 @@ struct FloatResidualFusionTests {
                               conv("c0", "x", "a", activation: .relu), conv("c1", "a", "b", activation: .relu),
                               conv("c2", "b", "y"), add("z", "a", "y", activation: .relu),
                           ], weights: ["c0": [16, 1, 1, 8], "c1": [16, 3, 3, 16], "c2": [16, 1, 1, 16]]),
-                          kernels: ["pointwise gemm", "im2col gemm", "pointwise gemm+add"], inPlace: ["c2": true]))
+                          kernels: ["pointwise gemm", unfusedSpatialConv, "pointwise gemm+add"], inPlace: ["c2": true]))
         // The conv output first, no activation, the sum read by a later conv; the fused conv is 3x3.
         forms.append(Form(name: "conv output first, im2col",
                           graph: graph(input: 8, outputs: ["out"], nodes: [

@@ -174,9 +174,11 @@ struct KernelPathTests {
     /// The packed float GEMM with its bias+ReLU epilogue against a plain triple loop. The shapes
     /// leave every remainder of rows after whole 6-row tiles (short tiles: 49, 50, 3, 16, 5 rows),
     /// several K blocks, and a partial column panel (AVX2: masked edge tiles of 1-8 columns, which
-    /// compute 8, and of 9-15, over one or several K blocks: 10, 29 and 24 columns).
+    /// compute 8, and of 9-15, over one or several K blocks: 10, 29 and 24 columns). K = 1024 rows
+    /// are read in place over at most 4 panels (40 columns) and packed over more (80).
     @Test(arguments: [(1, 10, 64), (121, 64, 288), (7, 33, 17), (13, 16, 700), (6, 1, 1), (49, 48, 700),
-                      (50, 16, 40), (3, 16, 9), (16, 40, 330), (5, 33, 600), (11, 29, 650), (25, 24, 144)])
+                      (50, 16, 40), (3, 16, 9), (16, 40, 330), (5, 33, 600), (11, 29, 650), (25, 24, 144),
+                      (13, 40, 1024), (7, 80, 1024)])
     func packedFloatGemmMatchesLoops(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         var random = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))

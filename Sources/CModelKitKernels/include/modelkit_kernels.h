@@ -343,6 +343,25 @@ void mk_rowgemm_pack(long n, long k, const float *w, long ldw, float *packed);
 /// A Dense layer: A is M x K row-major (lda apart); C (ldc apart) is not read.
 void mk_rowgemm_dense(int path, long m, long n, long k, const float *a, long lda, const float *packed,
                       const float *bias, int clamp, float lo, float hi, float *c, long ldc);
+/// One tile of a window GEMM (conv_windows.c): `rows` (1-6) output pixels, pixel i's depth values
+/// at a + i*ars + segments[s] + t for s < segment_count, t < segment_length (in that order), times
+/// a 16-column panel of weights packed by mk_sgemm_pack_b on `path` (portable or AVX2), `cols`
+/// (1-16) of whose columns are written to c (ldc apart), plus bias[j] when not NULL, then clamped
+/// to [lo, hi] when `clamp`.
+void mk_sgemm_window_tile(int path, long rows, const float *a, long ars, const long *segments, long segment_count,
+                          long segment_length, const float *packed_panel, long cols, float *c, long ldc,
+                          const float *bias, int clamp, float lo, float hi);
+/// Whether mk_conv_windows_f32 serves a convolution: a window of at most 320 values.
+int mk_conv_windows_supported(const mk_conv_geometry *g);
+/// Floats of band scratch mk_conv_windows_f32 needs for a run of up to `pixels` output pixels.
+long mk_conv_windows_scratch_count(const mk_conv_geometry *g, long pixels);
+/// Output pixels [p0, p1) of one NHWC image of a groups-1 convolution whose [O, kH, kW, C] weight
+/// (k = kh*kw*c, n = O) is packed by mk_sgemm_pack_b on `path` (portable or AVX2: 16-column panels),
+/// the bias and clamp as mk_sgemm_packed_clamp's, with no im2col matrix: the windows are read from
+/// a zero-padded copy of the input rows they cover, made in `band`. `out` is pixel p0's row.
+void mk_conv_windows_f32(int path, const mk_conv_geometry *g, const float *image, long p0, long p1, long n,
+                         const float *packed, const float *bias, int clamp, float lo, float hi, float *band,
+                         float *out);
 /// Whether mk_conv_direct_f32 serves a convolution: no padding and no dilation along the width.
 int mk_conv_direct_supported(const mk_conv_geometry *g);
 /// Output pixels [p0, p1) of one NHWC image of a groups-1 convolution with the [O, kH, kW, C]

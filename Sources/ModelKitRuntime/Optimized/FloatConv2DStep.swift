@@ -15,6 +15,10 @@ struct FloatConv2DStep {
         case direct
         /// im2col rows into per-thread scratch, then the packed GEMM.
         case im2col
+        /// A shallow window (the 7x7 stem over 3 channels) on the AVX2 path: the packed GEMM reads
+        /// each pixel's window in place from a zero-padded band of input rows (conv_windows.c),
+        /// without writing and reading back the im2col rows.
+        case windows
         /// 3×3 stride 1 with many channels: Winograd F(2×2, 3×3) (winograd.c), 2.25x fewer
         /// multiply-adds, on blocks of `blockRows` tiles in per-thread scratch.
         case winograd
@@ -61,6 +65,7 @@ struct FloatConv2DStep {
     var scratchCount: Int {
         switch method {
         case .im2col: return pixels * depth
+        case .windows: return withUnsafePointer(to: geometry) { mk_conv_windows_scratch_count($0, blockRows) }
         case .winograd: return 16 * blockRows * (geometry.c + outputs)
         default: return 0
         }
@@ -82,7 +87,10 @@ struct FloatConv2DStep {
 
     /// The method `make` chooses for these shapes, nil for the plain loops (grouped convolutions).
     /// Shapes only, so a plan can ask before it packs anything (`FloatResidualFusion`).
-    static func method(input: Shape, weight: Shape, attributes a: Conv2DAttributes, output: Shape) -> Method? {
+    /// `residual`: whether a fused Add rides on the epilogue, which only the packed GEMM's
+    /// accumulating store has (so such a convolution takes .im2col where it would take .windows).
+    static func method(input: Shape, weight: Shape, attributes a: Conv2DAttributes, output: Shape,
+                       residual: Bool = false, path: Int32 = mk_kernels_active()) -> Method? {
         guard a.groups == 1 else { return nil }
         let geometry = geometry(input: input, weight: weight, attributes: a, output: output)
         let (c, o, kh, kw) = (geometry.c, weight[0], geometry.kh, geometry.kw)
@@ -104,7 +112,16 @@ struct FloatConv2DStep {
             // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles and win little.
             return .winograd
         }
-        return kh == 1 && kw == 1 && unit && unpadded ? .pointwise : .im2col
+        if kh == 1 && kw == 1 && unit && unpadded { return .pointwise }
+        if !residual && path == Int32(MK_KERNELS_AVX2.rawValue) && kh * kw > 1
+            && withUnsafePointer(to: geometry, { mk_conv_windows_supported($0) }) != 0 {
+            // AVX2 only: the portable window tile is slower than its im2col GEMM, and AVX-512's
+            // panels are 32 columns wide. Not for strided 1x1 convolutions: their im2col is a
+            // plain row copy, and with 8-32 panels the window loop re-read the weight from L2
+            // per output row (ResNet-50's 1x1/2 over 256 channels took 2-3x as long).
+            return .windows
+        }
+        return .im2col
     }
 
     /// nil when the plain loops must serve (grouped convolutions). `path`: the kernel path (tests
@@ -113,7 +130,8 @@ struct FloatConv2DStep {
     static func make(input: TensorView, weight: TensorView, bias: TensorView?, attributes a: Conv2DAttributes,
                      output: MutableTensorView, residual: (data: UnsafePointer<Float>, activation: FusedActivation)? = nil,
                      buffers: inout [PlanBuffer], path: Int32 = mk_kernels_active()) -> FloatConv2DStep? {
-        guard let method = method(input: input.shape, weight: weight.shape, attributes: a, output: output.shape) else {
+        guard let method = method(input: input.shape, weight: weight.shape, attributes: a, output: output.shape,
+                                  residual: residual != nil, path: path) else {
             return nil
         }
         precondition(residual == nil || method == .pointwise || method == .im2col, "a residual on the \(method) method")
@@ -144,7 +162,7 @@ struct FloatConv2DStep {
             }
             buffers.append(buffer)
             packed = UnsafePointer(floats)
-        case .pointwise, .im2col:
+        case .pointwise, .im2col, .windows:
             let buffer = PlanBuffer(bytes: mk_sgemm_packed_b_count(path, o, depth) * MemoryLayout<Float>.stride)
             let floats = buffer.base.assumingMemoryBound(to: Float.self)
             mk_sgemm_pack_b(path, o, depth, weight.data, depth, floats)
@@ -209,6 +227,12 @@ struct FloatConv2DStep {
                 let first = run.lowerBound / geometry.ow / 2 * tileColumns
                 let last = min(tiles, ((run.upperBound - 1) / geometry.ow / 2 + 1) * tileColumns)
                 runWinograd(image: image, tiles: first..<last, pixels: run, scratch: scratch)
+            }
+        case .windows:
+            var geometry = self.geometry
+            ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: blockRows) { image, run, row in
+                mk_conv_windows_f32(path, &geometry, input + image * h * w * c, run.lowerBound, run.upperBound, outputs,
+                                    weight, bias, clamp.on, clamp.lo, clamp.hi, scratch, output + row * outputs)
             }
         case .im2col:
             var geometry = self.geometry

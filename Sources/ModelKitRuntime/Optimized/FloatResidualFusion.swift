@@ -60,7 +60,8 @@ enum FloatResidualFusion {
                   let x = values[conv.inputs[0]], let w = values[conv.inputs[1]], let y = values[conv.outputs[0]],
                   x.dtype == .float32, w.dtype == .float32, y.dtype == .float32,
                   !Depthwise.applies(input: x.shape, weight: w.shape, attributes: attributes),
-                  let method = FloatConv2DStep.method(input: x.shape, weight: w.shape, attributes: attributes, output: y.shape),
+                  let method = FloatConv2DStep.method(input: x.shape, weight: w.shape, attributes: attributes, output: y.shape,
+                                                      residual: true),
                   method == .pointwise || method == .im2col,
                   let reader = readers[conv.outputs[0]], reader.count == 1, !graph.outputs.contains(conv.outputs[0]),
                   case .add(let activation) = graph.nodes[reader[0]].operation, GemmClamp(activation).fusesActivation
