@@ -83,21 +83,21 @@ struct WinogradKernelTests {
         }
     }
 
-    /// The whole step on 1-3 threads: few tiles and many outputs split by output columns (each
-    /// task its columns' GEMMs and output transform), the others by tiles; each against the
+    /// The whole step on 1-3 threads: few tiles and many outputs split by output columns (a task
+    /// per thread: its columns' GEMMs and output transform), the others by tiles; each against the
     /// reference, and every thread count within 1e-5 of one thread.
     static let threadCases: [(Case, split: String)] = [
-        // 49 tiles < 72 outputs: columns (with a 3-panel tail that is not a multiple of 16).
-        (Case(input: [1, 14, 14, 40], weight: [72, 3, 3, 40], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
+        // 4 x 25 tiles <= 104 outputs: columns (with a half-panel tail).
+        (Case(input: [1, 10, 10, 40], weight: [104, 3, 3, 40], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
          "columns"),
-        // Two images of 25 tiles < 80 outputs: columns, image by image; padding on two sides.
-        (Case(input: [2, 11, 11, 33], weight: [80, 3, 3, 33],
+        // Two images of 25 tiles, 4 x 50 <= 208 outputs: columns, image by image; padding on two sides.
+        (Case(input: [2, 11, 11, 33], weight: [208, 3, 3, 33],
               attributes: Conv2DAttributes(padding: .explicit(top: 1, left: 0, bottom: 0, right: 1))), "columns"),
-        // F(4x4) (22x22 outputs): 36 tiles < 64 outputs: columns.
-        (Case(input: [1, 22, 22, 48], weight: [64, 3, 3, 48], attributes: Conv2DAttributes(padding: .same, activation: .relu6)),
+        // F(4x4) (22x22 outputs): 4 x 36 tiles <= 148 outputs: columns.
+        (Case(input: [1, 22, 22, 40], weight: [148, 3, 3, 40], attributes: Conv2DAttributes(padding: .same, activation: .relu6)),
          "columns"),
-        // 56 tiles > 40 outputs: tiles.
-        (Case(input: [1, 15, 13, 36], weight: [40, 3, 3, 36], attributes: Conv2DAttributes(padding: .same)), "tiles"),
+        // 14x14: 4 x 49 tiles > 72 outputs: tiles.
+        (Case(input: [1, 14, 14, 40], weight: [72, 3, 3, 40], attributes: Conv2DAttributes(padding: .same)), "tiles"),
     ]
 
     @Test(arguments: threadCases.indices)

@@ -276,15 +276,20 @@ struct FloatConv2DStep {
     /// columns, so each thread streams half of the packed weight instead of all of it, and a
     /// 49-row image does not split into 4 and 5 uneven row tiles. Counted over the whole batch:
     /// the column split multiplies image by image, re-reading the weight for each, which a big
-    /// batch split by rows does not. Winograd likewise by tiles (ResNet-50's 14x14 maps: 49 tiles,
-    /// 4 MB of transformed weights at 256 channels, which a tile split had both threads stream),
-    /// when the image is one block (its transformed input and products then fit the scratch).
+    /// batch split by rows does not. Winograd by columns only for far fewer tiles than outputs
+    /// (ResNet-50's 14x14 maps: 49 tiles, 256 outputs, 4 MB of transformed weights, which a tile
+    /// split has both threads stream), in one task per thread (a second barrier and more tasks
+    /// each re-reading the tiles cost more than they balance), and when the image is one block
+    /// (its transformed input and products then fit the scratch). At 28x28 with F(4x4) (49 tiles,
+    /// 128 outputs) the tile split measured faster.
     func columnTasks(threads: Int) -> Int? {
         switch method {
         case .pointwise, .im2col:
             guard batch * pixels < outputs else { return nil }
         case .winograd:
-            guard batch * tiles < outputs, tiles <= blockRows else { return nil }
+            guard 4 * batch * tiles <= outputs, tiles <= blockRows else { return nil }
+            let tasks = min(threads, outputs / panel)
+            return tasks > 1 ? tasks : nil
         default:
             // The row GEMM (.direct) packs its weight in another layout, and the 1-channel kernel has none.
             return nil
