@@ -139,10 +139,31 @@ static void column_part(void *context, long task, int thread) {
                        l->bias + j0, 1, 0.0f, INFINITY, l->y + j0);
 }
 
+// im2col rows of the whole image split by rows, then the GEMM by output columns (8 tasks), as
+// FloatConv2DStep's column split does.
+static void im2col_part(void *context, long task, int thread) {
+    (void)thread;
+    const layer *l = context;
+    const long p0 = chunk_lo(task, 8, l->pixels, 1), p1 = chunk_lo(task + 1, 8, l->pixels, 1);
+    if (p1 > p0) mk_im2col_f32(&l->g, l->x, p0, p1, 0.0f, l->scratch + p0 * 9 * l->c);
+}
+
+static void im2col_columns(void *context, long task, int thread) {
+    (void)thread;
+    const layer *l = context;
+    const long j0 = chunk_lo(task, l->tasks, l->o, l->panel), j1 = chunk_lo(task + 1, l->tasks, l->o, l->panel);
+    if (j1 > j0)
+        mk_sgemm_packed_clamp(l->path, l->pixels, j1 - j0, 9 * l->c, l->scratch, 9 * l->c, l->packed + j0 * 9 * l->c,
+                              l->y + j0, l->o, l->bias + j0, 1, 0.0f, INFINITY);
+}
+
 static void run_layer(layer *l) {
     l->packed = l->copies + l->copy * l->matrices * l->panel_count;
     l->copy = (l->copy + 1) % l->copy_count;
-    if (l->column_split) {
+    if (l->tile < 0) {
+        run_tasks(8, im2col_part, l);
+        run_tasks(l->tasks, im2col_columns, l);
+    } else if (l->column_split) {
         run_tasks(l->input_tasks, input_part, l);
         run_tasks(l->tasks, column_part, l);
     } else {
@@ -157,6 +178,18 @@ static layer make_layer(int path, long size, long c, int tile, int split, long c
     layer l = {0};
     l.path = path, l.tile = tile, l.c = c, l.o = c, l.pixels = size * size, l.x = x, l.bias = bias, l.y = y;
     l.g = (mk_conv_geometry){size, size, c, 3, 3, 1, 1, 1, 1, 1, 1, size, size};
+    if (tile < 0) {  // im2col
+        l.matrices = 1, l.tiles = 0, l.block = 0;
+        l.panel = mk_sgemm_packed_b_count(path, 1, 1);
+        l.panel_count = mk_sgemm_packed_b_count(path, l.o, 9 * c);
+        l.copy_count = cold ? 1 + (64L << 20) / (l.panel_count * 4) : 1;
+        l.copies = aligned_alloc(64, (size_t)(l.copy_count * l.panel_count) * 4);
+        mk_sgemm_pack_b(path, l.o, 9 * c, w, 9 * c, l.copies);
+        for (long k = 1; k < l.copy_count; k++) memcpy(l.copies + k * l.panel_count, l.copies, (size_t)l.panel_count * 4);
+        l.scratch = aligned_alloc(64, (size_t)(l.pixels * 9 * c) * 4);
+        l.tasks = 8;
+        return l;
+    }
     const int t = tile == 0 ? 2 : tile;
     l.matrices = (t + 2) * (t + 2);
     l.tiles = tile == 0 ? old_mk_winograd_f23_tiles(size, size) : mk_winograd_tiles(tile, size, size);
@@ -207,10 +240,10 @@ int main(int argc, char **argv) {
     pthread_t thread;
     pthread_create(&thread, NULL, worker, NULL);
     const int path = mk_kernels_active();
-    const long maps[][2] = {{56, 64}, {28, 128}, {14, 256}};
+    const long maps[][2] = {{56, 64}, {28, 128}, {14, 256}, {7, 512}};
     printf("A: main's F(2x2) split by tiles; 2 threads, %d calls each, interleaved%s; median (min) ms, ratio of "
            "medians to A\n", calls, cold ? ", weights cold" : "");
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         const long size = maps[s][0], c = maps[s][1], pixels = size * size;
         float *x = malloc((size_t)(pixels * c) * 4), *w = malloc((size_t)(c * 9 * c) * 4), *bias = malloc((size_t)c * 4);
         srand(7);
@@ -227,6 +260,8 @@ int main(int argc, char **argv) {
             long column_tasks = 0;
             if (v > 0 && strcmp(names[v], "auto") == 0) {
                 tile = pixels >= 400 ? 4 : 2, split = -1;
+            } else if (v > 0 && strcmp(names[v], "im2col") == 0) {
+                tile = -1;
             } else if (v > 0) {
                 tile = names[v][0] - '0', split = names[v][2] == 'c';
                 column_tasks = atol(names[v] + 3);
@@ -249,7 +284,7 @@ int main(int argc, char **argv) {
             for (long i = 0; i < pixels * c; i++) worst = fmax(worst, fabs(y[0][i] - y[v][i]));
             qsort(times[v], (size_t)calls, sizeof(double), ascending);
             if (v == 0) a_median = times[v][calls / 2];
-            printf(" | %s%s%s %.3f (%.3f) %.2f", names[v], v > 0 ? (l[v].column_split ? "=c" : "=t") : "",
+            printf(" | %s%s%s %.3f (%.3f) %.2f", names[v], v > 0 && l[v].tile > 0 ? (l[v].column_split ? "=c" : "=t") : "",
                    v > 0 && l[v].tile == 4 ? "4" : "", times[v][calls / 2] * 1e3, times[v][0] * 1e3,
                    times[v][calls / 2] / a_median);
             if (worst > 1e-4) printf(" DIFF %.2g", worst);
