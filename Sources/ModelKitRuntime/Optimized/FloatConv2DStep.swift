@@ -100,10 +100,11 @@ struct FloatConv2DStep {
             mk_rowgemm_pack(o, depth, weight.data, depth, floats)
             buffers.append(buffer)
             packed = UnsafePointer(floats)
-        } else if kh == 3 && kw == 3 && unit && c >= 32 && o >= 32 && output.shape[1] * output.shape[2] >= 100
+        } else if kh == 3 && kw == 3 && unit && c >= 32 && o >= 32 && output.shape[1] * output.shape[2] >= 49
                     && GemmClamp(a.activation).fusesActivation && mk_winograd_enabled() != 0 {
-            // From 10x10 outputs up: on ResNet-50's 7x7 maps the 16 transformed weights (1.8x the
-            // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles and win little.
+            // From 7x7 outputs up: on ResNet-50's 7x7 maps the 16 transformed weights (1.8x the
+            // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles, split by output
+            // columns, yet beat the im2col GEMM's 2.25x the multiply-adds (Tools/winograd-ab, cold).
             method = .winograd
             tile = forcedTile ?? winogradTile(outputPixels: output.shape[1] * output.shape[2])
             let matrices = (tile + 2) * (tile + 2)
