@@ -80,6 +80,7 @@ typedef struct {
     const float *x, *bias, *packed;
     float *copies;  // `copy_count` copies of the packed weights, cycled through in cold mode
     long copy_count, copy;
+    int unequal_blocks;  // blocks of `block` tiles and the rest (main's driver), not equal ones
     float *y, *scratch;  // scratch: per thread `scratch_count` floats
     long scratch_count;
 } layer;
@@ -94,8 +95,10 @@ static long block_tiles(long tiles, long channels, long matrices) {
 
 // One thread's tiles [t0, t1) in blocks, as runWinograd.
 static void tiles_task(const layer *l, long t0, long t1, float *scratch) {
+    const long blocks = (t1 - t0 + l->block - 1) / l->block;
+    const long size = l->unequal_blocks || blocks == 0 ? l->block : (t1 - t0 + blocks - 1) / blocks;
     for (long first = t0; first < t1;) {
-        const long last = first + l->block < t1 ? first + l->block : t1, count = last - first;
+        const long last = first + size < t1 ? first + size : t1, count = last - first;
         float *products = scratch + l->matrices * count * l->c;
         if (l->tile == 0) old_mk_winograd_f23_input(l->path, &l->g, l->x, first, last, scratch);
         else mk_winograd_input(l->path, l->tile, &l->g, l->x, first, last, scratch, count * l->c);
@@ -226,7 +229,8 @@ enum { MAX_VARIANTS = 8 };
 int main(int argc, char **argv) {
     const int calls = argc > 1 ? atoi(argv[1]) : 50;
     // B variants, comma-separated: "auto" (the plan's choice) or TILE:SPLIT for every layer, SPLIT
-    // t (tiles) or c (output columns) optionally followed by a task count (c8: 8 tasks; default 2, one per thread).
+    // t (tiles; tu: in blocks of the block size and a rest, as main's driver, not equal blocks) or c
+    // (output columns) optionally followed by a task count (c8: 8 tasks; default 2, one per thread).
     char settings[256];
     snprintf(settings, sizeof settings, "%s", argc > 2 ? argv[2] : "auto");
     // cold: the packed weights cycle through copies filling 64 MB (twice the L3), so they come from
@@ -264,9 +268,10 @@ int main(int argc, char **argv) {
                 tile = -1;
             } else if (v > 0) {
                 tile = names[v][0] - '0', split = names[v][2] == 'c';
-                column_tasks = atol(names[v] + 3);
+                column_tasks = names[v][2] == 'c' ? atol(names[v] + 3) : 0;
             }
             l[v] = make_layer(path, size, c, tile, split, column_tasks, cold, x, w, bias, y[v]);
+            l[v].unequal_blocks = v == 0 || (v > 0 && strlen(names[v]) > 3 && names[v][3] == 'u');
         }
         for (int warm = 0; warm < 3; warm++)
             for (int v = 0; v < variants; v++) run_layer(&l[v]);

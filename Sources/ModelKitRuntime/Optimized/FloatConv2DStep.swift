@@ -221,9 +221,13 @@ struct FloatConv2DStep {
         let c = geometry.c
         let source = input + image * geometry.h * geometry.w * c
         let target = output + image * self.pixels * outputs
+        // Equal blocks of at most blockRows: a task's 100 tiles in blocks of 49 left a block of 2,
+        // whose GEMMs streamed the transformed weights once more for almost nothing.
+        let blocks = (tiles.count + blockRows - 1) / blockRows
+        let size = blocks > 0 ? (tiles.count + blocks - 1) / blocks : blockRows
         var first = tiles.lowerBound
         while first < tiles.upperBound {
-            let last = min(tiles.upperBound, first + blockRows), count = last - first
+            let last = min(tiles.upperBound, first + size), count = last - first
             let products = scratch + matrices * count * c
             mk_winograd_input(path, Int32(winogradTile), &geometry, source, first, last, scratch, count * c)
             for e in 0..<matrices {
