@@ -85,12 +85,17 @@ typedef struct {
     long scratch_count;
 } layer;
 
-static long block_tiles(long tiles, long channels, long matrices) {
-    long target = (1024 * 1024 / 4) / (matrices * channels);
-    if (target < 48) target = 48;
+// As FloatConv2DStep.winogradBlockTiles with a target of `kb` KB and at least `floor` tiles.
+static long block_tiles_of(long tiles, long channels, long matrices, long kb, long floor) {
+    long target = (kb * 1024 / 4) / (matrices * channels);
+    if (target < floor) target = floor;
     if (tiles <= target + target / 2) return tiles;
     const long blocks = (tiles + target - 1) / target;
     return (tiles + blocks - 1) / blocks;
+}
+
+static long block_tiles(long tiles, long channels, long matrices) {
+    return block_tiles_of(tiles, channels, matrices, 1024, 48);
 }
 
 // One thread's tiles [t0, t1) in blocks, as runWinograd.
@@ -230,7 +235,8 @@ int main(int argc, char **argv) {
     const int calls = argc > 1 ? atoi(argv[1]) : 50;
     // B variants, comma-separated: "auto" (the plan's choice) or TILE:SPLIT for every layer, SPLIT
     // t (tiles; tu: in blocks of the block size and a rest, as main's driver, not equal blocks) or c
-    // (output columns) optionally followed by a task count (c8: 8 tasks; default 2, one per thread).
+    // (output columns) optionally followed by a task count (c8: 8 tasks; default 2, one per thread);
+    // a suffix @KB makes the tile blocks smaller, about KB kilobytes (4:t@512).
     char settings[256];
     snprintf(settings, sizeof settings, "%s", argc > 2 ? argv[2] : "auto");
     // cold: the packed weights cycle through copies filling 64 MB (twice the L3), so they come from
@@ -272,6 +278,12 @@ int main(int argc, char **argv) {
             }
             l[v] = make_layer(path, size, c, tile, split, column_tasks, cold, x, w, bias, y[v]);
             l[v].unequal_blocks = v == 0 || (v > 0 && strlen(names[v]) > 3 && names[v][3] == 'u');
+            // "@KB": smaller tile blocks, of about KB kilobytes of transformed input and products (at least 12 tiles).
+            const char *at = strchr(names[v], '@');
+            if (at != NULL && l[v].tile > 0) {
+                const long block = block_tiles_of(l[v].tiles, 2 * c, l[v].matrices, atol(at + 1), 12);
+                if (block < l[v].block) l[v].block = block;
+            }
         }
         for (int warm = 0; warm < 3; warm++)
             for (int v = 0; v < variants; v++) run_layer(&l[v]);
