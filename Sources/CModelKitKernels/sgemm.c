@@ -621,6 +621,14 @@ void mk_sgemm_packed_clamp(int path, long m, long n, long k, const float *a, lon
     sgemm_driver(path, 0, 1, m, n, k, 1.0f, a, lda, NULL, k, 0.0f, c, ldc, bias, bounds, packed_b);
 }
 
+// beta = 1: the first K block's tiles add the residual C holds (the micro-kernels' beta store, the
+// path later K blocks take anyway); the bias and clamp follow in the same epilogue as without it.
+void mk_sgemm_packed_accumulate_clamp(int path, long m, long n, long k, const float *a, long lda, const float *packed_b,
+                                      float *c, long ldc, const float *bias, int clamp, float lo, float hi) {
+    const clamp_bounds bounds = {clamp != 0, lo, hi};
+    sgemm_driver(path, 0, 1, m, n, k, 1.0f, a, lda, NULL, k, 1.0f, c, ldc, bias, bounds, packed_b);
+}
+
 void mk_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha,
               const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
     mk_sgemm_path(mk_kernels_active(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

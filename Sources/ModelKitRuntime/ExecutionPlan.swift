@@ -142,20 +142,38 @@ final class ExecutionPlan {
         self.values = analysis.values
         self.constants = constants
 
-        // Resolve aliases to the value that owns the memory.
+        // Resolve aliases to the value that owns the memory; `inPlaceAdds[add node]`: the residual
+        // whose memory a fused Add's output takes over.
         var root: [String: String] = [:]
         func rootOf(_ name: String) -> String { root[name] ?? name }
-        for index in analysis.order {
-            let node = graph.nodes[index]
-            if ExecutionPlan.isAlias(node.operation), constantIndex[node.inputs[0]] == nil {
-                root[node.outputs[0]] = rootOf(node.inputs[0])
+        func resolveRoots(inPlaceAdds: [String?]) {
+            root = [:]
+            for index in analysis.order {
+                let node = graph.nodes[index]
+                if ExecutionPlan.isAlias(node.operation), constantIndex[node.inputs[0]] == nil {
+                    root[node.outputs[0]] = rootOf(node.inputs[0])
+                } else if let residual = inPlaceAdds[index] {
+                    root[node.outputs[0]] = rootOf(residual)
+                }
             }
         }
+        resolveRoots(inPlaceAdds: [String?](repeating: nil, count: graph.nodes.count))
 
         // Max poolings the int8 convolution before them computes (they get no step of their own).
         let fusedPools = kernels == .optimized
             ? Int8MaxPoolFusion.pairs(graph: graph, analysis: analysis, constantIndex: constantIndex)
             : [Int?](repeating: nil, count: graph.nodes.count)
+        // Residual Adds the float convolution before them computes (no step of their own either).
+        let fusedAdds = kernels == .optimized && FloatResidualFusion.enabled
+            ? FloatResidualFusion.pairs(graph: graph, analysis: analysis, constantIndex: constantIndex, rootOf: rootOf)
+            : [FloatResidualFusion.Pair?](repeating: nil, count: graph.nodes.count)
+        var isFusedAdd = [Bool](repeating: false, count: graph.nodes.count)
+        var inPlaceAdds = [String?](repeating: nil, count: graph.nodes.count)
+        for case let pair? in fusedAdds {
+            isFusedAdd[pair.add] = true
+            if pair.inPlace { inPlaceAdds[pair.add] = pair.residual }
+        }
+        if inPlaceAdds.contains(where: { $0 != nil }) { resolveRoots(inPlaceAdds: inPlaceAdds) }
 
         // Lifetimes in step positions, per memory owner.
         var firstStep: [String: Int] = [:]
@@ -177,7 +195,17 @@ final class ExecutionPlan {
                 let pooled = rootOf(graph.nodes[pool].outputs[0])
                 if firstStep[pooled] == nil { firstStep[pooled] = position }
             }
+            if let pair = fusedAdds[index] {
+                // The convolution's step writes the Add's output (in place: the residual's memory,
+                // alive already); its own output is never stored.
+                let sum = rootOf(graph.nodes[pair.add].outputs[0])
+                if firstStep[sum] == nil { firstStep[sum] = position }
+            }
             lastStep[owner] = max(lastStep[owner] ?? position, position)
+        }
+        for (index, pair) in fusedAdds.enumerated() where pair != nil {
+            firstStep[graph.nodes[index].outputs[0]] = nil
+            lastStep[graph.nodes[index].outputs[0]] = nil
         }
         for output in graph.outputs where constantIndex[output] == nil {
             lastStep[rootOf(output)] = Int.max
@@ -219,8 +247,10 @@ final class ExecutionPlan {
         var scratchCount = 0
         for index in analysis.order {
             let node = graph.nodes[index]
-            let output = node.outputs[0]
-            if root[output] != nil || isFusedPool[index] { continue }  // an alias, or computed already
+            if root[node.outputs[0]] != nil || isFusedPool[index] || isFusedAdd[index] { continue }  // an alias, or computed already
+            let fusedAdd = fusedAdds[index]
+            // A convolution that takes over an Add writes the Add's output.
+            let output = fusedAdd.map { graph.nodes[$0.add].outputs[0] } ?? node.outputs[0]
             if let step = Int8Step.make(node: node, values: analysis.values, address: address,
                                         optimized: kernels == .optimized, pool: pool) {
                 var maxPool: (Pool2DAttributes, MutableInt8View)?
@@ -263,9 +293,10 @@ final class ExecutionPlan {
                                                               bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,
                                                               output: outputView, pool: pool))
                 case .conv2D(let attributes):
+                    let residual = fusedAdd.map { (data: UnsafePointer(floats($0.residual)), activation: $0.activation) }
                     if let conv = FloatConv2DStep.make(input: inputs[0]!, weight: inputs[1]!,
                                                        bias: inputs.count > 2 ? inputs[2] : nil, attributes: attributes,
-                                                       output: outputView, buffers: &packedWeights) {
+                                                       output: outputView, residual: residual, buffers: &packedWeights) {
                         kernel = .gemmConv2D(conv)
                         scratchCount = max(scratchCount, conv.scratchCount)
                     }
@@ -287,6 +318,16 @@ final class ExecutionPlan {
                 default:
                     break
                 }
+            }
+            if let pair = fusedAdd {
+                // The fusion check and the step agree on every condition, so a fused Add is never dropped.
+                guard case .gemmConv2D(let conv) = kernel, conv.residual != nil else {
+                    preconditionFailure("\(node.name): the fused Add has no step")
+                }
+                precondition(pair.inPlace == (conv.residual == UnsafePointer(conv.output)), "\(node.name): in-place mismatch")
+                steps.append(ExecutionStep(nodeName: node.name + "+" + graph.nodes[pair.add].name, operation: node.operation,
+                                           kernel: kernel, inputs: inputs, output: outputView))
+                continue
             }
             steps.append(ExecutionStep(nodeName: node.name, operation: node.operation, kernel: kernel, inputs: inputs,
                                        output: outputView))

@@ -78,7 +78,8 @@ public final class Session {
     public var arenaBytes: Int { plan.arena.byteCount + plan.scratchBytes }
     /// Bytes of the constants (weights) the session holds.
     public var constantBytes: Int { constants.byteCount }
-    /// Number of kernel calls per run (aliasing ops such as Reshape cost none).
+    /// Number of kernel calls per run (aliasing ops such as Reshape cost none, nor do Adds and
+    /// poolings fused into the convolution before them).
     public var stepCount: Int { plan.steps.count }
 
     /// Re-plans when the input shapes differ from the current plan's (e.g. a new batch size).

@@ -53,12 +53,14 @@ extension StepKernel {
         switch self {
         case .reference: return "reference"
         case .gemmConv2D(let conv):
+            // A fused residual Add shows in the name, so profiles account for the Add's time.
+            let add = conv.residual == nil ? "" : "+add"
             switch conv.method {
-            case .directSingleChannel: return "direct conv"
-            case .pointwise: return "pointwise gemm"
-            case .direct: return "direct row gemm"
-            case .im2col: return "im2col gemm"
-            case .winograd: return "winograd gemm"
+            case .directSingleChannel: return "direct conv" + add
+            case .pointwise: return "pointwise gemm" + add
+            case .direct: return "direct row gemm" + add
+            case .im2col: return "im2col gemm" + add
+            case .winograd: return "winograd gemm" + add
             }
         case .gemmDense(let dense): return dense.rowGemm ? "row gemm" : "gemm"
         case .maxPool2D: return "max pool"

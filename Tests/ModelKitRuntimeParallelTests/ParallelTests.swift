@@ -210,7 +210,8 @@ extension ParallelSessionTests {
     }
 }
 
-/// A conv → conv → dense net whose every step runs a GEMM kernel (activations fused), the
+/// A conv → conv → (1x1 conv + residual Add, fused) → dense net whose every step runs a GEMM
+/// kernel (activations fused), the
 /// path `run(inputs:outputs:)` promises to keep allocation-free. (The reference kernels are
 /// plain loops over generic `Shape` helpers; unoptimised debug builds box those generics, so
 /// they are not part of this check.)
@@ -221,13 +222,16 @@ func gemmNet(batch: Int) -> Model {
         nodes: [
             Node(name: "c1", operation: .conv2D(Conv2DAttributes(padding: .same, activation: .relu)), inputs: ["x", "w1", "b1"], outputs: ["h1"]),
             Node(name: "c2", operation: .conv2D(Conv2DAttributes(strides: (2, 2), activation: .relu)), inputs: ["h1", "w2", "b2"], outputs: ["h2"]),
-            Node(name: "flat", operation: .flatten(axis: 1), inputs: ["h2"], outputs: ["f"]),
+            Node(name: "c3", operation: .conv2D(Conv2DAttributes()), inputs: ["h2", "w4", "b4"], outputs: ["h3"]),
+            Node(name: "res", operation: .add(activation: .relu), inputs: ["h3", "h2"], outputs: ["h4"]),
+            Node(name: "flat", operation: .flatten(axis: 1), inputs: ["h4"], outputs: ["f"]),
             Node(name: "fc", operation: .dense(activation: .none), inputs: ["f", "w3", "b3"], outputs: ["y"]),
         ],
         initializers: [
             "w1": Tensor(shape: [16, 3, 3, 3], floats: random.floats(16 * 27)), "b1": Tensor(shape: [16], floats: random.floats(16)),
             "w2": Tensor(shape: [32, 3, 3, 16], floats: random.floats(32 * 144)), "b2": Tensor(shape: [32], floats: random.floats(32)),
             "w3": Tensor(shape: [10, 800], floats: random.floats(8000)), "b3": Tensor(shape: [10], floats: random.floats(10)),
+            "w4": Tensor(shape: [32, 1, 1, 32], floats: random.floats(32 * 32)), "b4": Tensor(shape: [32], floats: random.floats(32)),
         ])
     return Model(graph: graph)
 }
@@ -240,7 +244,8 @@ func gemmNet(batch: Int) -> Model {
         #expect(mk_allocations_supported() == 1)
         let model = gemmNet(batch: batch)
         let session = try Session(model: model, options: SessionOptions.splittingEveryLayer(threads: threads))
-        #expect(session.stepCount == 3)
+        // c1, c2, c3 with the Add fused, fc.
+        #expect(session.stepCount == 4)
         let shape = Shape([batch, 12, 12, 3])
         var random = SplitMix64(seed: 3)
         let values = random.floats(shape.elementCount!)

@@ -75,6 +75,10 @@ void mk_sgemm_packed(int path, long m, long n, long k, const float *a, long lda,
 /// as `v > lo ? v : lo` then `v < hi ? v : hi`.
 void mk_sgemm_packed_clamp(int path, long m, long n, long k, const float *a, long lda, const float *packed_b, float *c,
                            long ldc, const float *bias, int clamp, float lo, float hi);
+/// As mk_sgemm_packed_clamp, but C holds a residual on entry that the product adds to:
+/// C = clamp(A * B^T + C + bias) (a convolution fused with the residual Add after it).
+void mk_sgemm_packed_accumulate_clamp(int path, long m, long n, long k, const float *a, long lda, const float *packed_b,
+                                      float *c, long ldc, const float *bias, int clamp, float lo, float hi);
 
 /// The shape of an NHWC convolution window walk, for one image: input h x w x c, kernel kh x kw,
 /// strides, dilations, top/left padding, output oh x ow.

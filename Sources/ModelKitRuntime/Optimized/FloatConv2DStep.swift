@@ -32,6 +32,12 @@ struct FloatConv2DStep {
     /// `panelCount` floats apart; the single-channel kernel reads the plain [O, kH, kW, 1] weight).
     let weight: UnsafePointer<Float>
     let bias: UnsafePointer<Float>?
+    /// The residual Add fused into the epilogue (`FloatResidualFusion`): a tensor of the output's
+    /// shape the result adds to before the activation. `output` itself when the plan placed the
+    /// output in the residual's memory (the GEMM accumulates onto it); otherwise each task copies
+    /// its slice into the output just before the GEMM reads it back. nil: no fused Add.
+    let residual: UnsafePointer<Float>?
+    /// The conv's activation, or with `residual` the Add's (the conv's is none then).
     let activation: FusedActivation
     let path: Int32
     /// Output columns per packed weight panel: column splits fall on panel bounds.
@@ -69,43 +75,72 @@ struct FloatConv2DStep {
     /// every 6 output pixels, where the GEMM blocks it for L1 (256 KB; the small CNN's largest is 147 KB).
     static let directWeightLimit = 64 * 1024
 
-    /// nil when the plain loops must serve (grouped convolutions). `path`: the kernel path (tests
-    /// pass each one the CPU has); `winogradTile`: 2 or 4 forces that Winograd tile size (tests).
-    static func make(input: TensorView, weight: TensorView, bias: TensorView?, attributes a: Conv2DAttributes,
-                     output: MutableTensorView, buffers: inout [PlanBuffer],
-                     path: Int32 = mk_kernels_active(), winogradTile forcedTile: Int? = nil) -> FloatConv2DStep? {
-        guard a.groups == 1 else { return nil }
-        let (n, h, w, c) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        let (o, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2])
+    /// The input's walk for one image.
+    static func geometry(input: Shape, weight: Shape, attributes a: Conv2DAttributes, output: Shape) -> mk_conv_geometry {
+        let (h, w, c) = (input[1], input[2], input[3])
+        let (kh, kw) = (weight[1], weight[2])
         let pad = a.padding.resolve(height: h, width: w, kernel: (kh, kw), stride: (a.strideH, a.strideW),
                                     dilation: (a.dilationH, a.dilationW))
-        let geometry = mk_conv_geometry(h: h, w: w, c: c, kh: kh, kw: kw, sh: a.strideH, sw: a.strideW, dh: a.dilationH,
-                                        dw: a.dilationW, pad_top: pad.top, pad_left: pad.left,
-                                        oh: output.shape[1], ow: output.shape[2])
+        return mk_conv_geometry(h: h, w: w, c: c, kh: kh, kw: kw, sh: a.strideH, sw: a.strideW, dh: a.dilationH,
+                                dw: a.dilationW, pad_top: pad.top, pad_left: pad.left, oh: output[1], ow: output[2])
+    }
+
+    /// The method `make` chooses for these shapes, nil for the plain loops (grouped convolutions).
+    /// Shapes only, so a plan can ask before it packs anything (`FloatResidualFusion`).
+    static func method(input: Shape, weight: Shape, attributes a: Conv2DAttributes, output: Shape) -> Method? {
+        guard a.groups == 1 else { return nil }
+        let geometry = geometry(input: input, weight: weight, attributes: a, output: output)
+        let (c, o, kh, kw) = (geometry.c, weight[0], geometry.kh, geometry.kw)
         let depth = kh * kw * c
-        let unpadded = pad == (0, 0, 0, 0)
+        let unpadded = a.padding.resolve(height: geometry.h, width: geometry.w, kernel: (kh, kw),
+                                         stride: (a.strideH, a.strideW), dilation: (a.dilationH, a.dilationW)) == (0, 0, 0, 0)
         let unit = a.strideH == 1 && a.strideW == 1 && a.dilationH == 1 && a.dilationW == 1
-        let method: Method
-        let packed: UnsafePointer<Float>
-        var tile = 0
         if c == 1 && unit && unpadded && mk_conv1ch_supported(kh, kw, o) != 0
             && (a.activation == .none || a.activation == .relu) {
-            method = .directSingleChannel
+            return .directSingleChannel
+        }
+        if kh * kw > 1 && o * depth <= FloatConv2DStep.directWeightLimit
+            && withUnsafePointer(to: geometry, { mk_conv_direct_supported($0) }) != 0 {
+            return .direct
+        }
+        if kh == 3 && kw == 3 && unit && c >= 32 && o >= 32 && output[1] * output[2] >= 49
+            && GemmClamp(a.activation).fusesActivation && mk_winograd_enabled() != 0 {
+            // From 7x7 outputs up: on ResNet-50's 7x7 maps the 16 transformed weights (1.8x the
+            // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles, split by output
+            // columns, yet beat the im2col GEMM's 2.25x the multiply-adds (Tools/winograd-ab, cold).
+            return .winograd
+        }
+        return kh == 1 && kw == 1 && unit && unpadded ? .pointwise : .im2col
+    }
+
+    /// nil when the plain loops must serve (grouped convolutions). `path`: the kernel path (tests
+    /// pass each one the CPU has). `residual`: the fused Add's other input and activation (see
+    /// `residual`); only for the GEMM methods, .pointwise and .im2col. `winogradTile`: 2 or 4
+    /// forces that Winograd tile size (tests).
+    static func make(input: TensorView, weight: TensorView, bias: TensorView?, attributes a: Conv2DAttributes,
+                     output: MutableTensorView, residual: (data: UnsafePointer<Float>, activation: FusedActivation)? = nil,
+                     buffers: inout [PlanBuffer], path: Int32 = mk_kernels_active(),
+                     winogradTile forcedTile: Int? = nil) -> FloatConv2DStep? {
+        guard let method = method(input: input.shape, weight: weight.shape, attributes: a, output: output.shape) else {
+            return nil
+        }
+        precondition(residual == nil || method == .pointwise || method == .im2col, "a residual on the \(method) method")
+        let geometry = geometry(input: input.shape, weight: weight.shape, attributes: a, output: output.shape)
+        let (n, c) = (input.shape[0], geometry.c)
+        let o = weight.shape[0]
+        let depth = geometry.kh * geometry.kw * c
+        let packed: UnsafePointer<Float>
+        var tile = 0
+        switch method {
+        case .directSingleChannel:
             packed = weight.data
-        } else if kh * kw > 1 && o * depth <= FloatConv2DStep.directWeightLimit
-                    && withUnsafePointer(to: geometry, { mk_conv_direct_supported($0) }) != 0 {
-            method = .direct
+        case .direct:
             let buffer = PlanBuffer(bytes: mk_rowgemm_packed_count(o, depth) * MemoryLayout<Float>.stride)
             let floats = buffer.base.assumingMemoryBound(to: Float.self)
             mk_rowgemm_pack(o, depth, weight.data, depth, floats)
             buffers.append(buffer)
             packed = UnsafePointer(floats)
-        } else if kh == 3 && kw == 3 && unit && c >= 32 && o >= 32 && output.shape[1] * output.shape[2] >= 49
-                    && GemmClamp(a.activation).fusesActivation && mk_winograd_enabled() != 0 {
-            // From 7x7 outputs up: on ResNet-50's 7x7 maps the 16 transformed weights (1.8x the
-            // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles, split by output
-            // columns, yet beat the im2col GEMM's 2.25x the multiply-adds (Tools/winograd-ab, cold).
-            method = .winograd
+        case .winograd:
             tile = forcedTile ?? winogradTile(outputPixels: output.shape[1] * output.shape[2])
             let matrices = (tile + 2) * (tile + 2)
             let panelCount = mk_sgemm_packed_b_count(path, o, c)
@@ -120,8 +155,7 @@ struct FloatConv2DStep {
             }
             buffers.append(buffer)
             packed = UnsafePointer(floats)
-        } else {
-            method = kh == 1 && kw == 1 && unit && unpadded ? .pointwise : .im2col
+        case .pointwise, .im2col:
             let buffer = PlanBuffer(bytes: mk_sgemm_packed_b_count(path, o, depth) * MemoryLayout<Float>.stride)
             let floats = buffer.base.assumingMemoryBound(to: Float.self)
             mk_sgemm_pack_b(path, o, depth, weight.data, depth, floats)
@@ -129,7 +163,8 @@ struct FloatConv2DStep {
             packed = UnsafePointer(floats)
         }
         return FloatConv2DStep(method: method, input: input.data, output: output.data, batch: n, geometry: geometry,
-                               outputs: o, depth: depth, weight: packed, bias: bias?.data, activation: a.activation,
+                               outputs: o, depth: depth, weight: packed, bias: bias?.data, residual: residual?.data,
+                               activation: residual?.activation ?? a.activation,
                                path: path, panel: mk_sgemm_packed_b_count(path, 1, 1),
                                panelCount: mk_sgemm_packed_b_count(path, o, c),
                                blockRows: method == .winograd
@@ -182,8 +217,8 @@ struct FloatConv2DStep {
             mk_conv1ch_forward(first, last, h, w, geometry.kh, geometry.kw, outputs, input, weight, bias,
                                activation == .relu ? 1 : 0, output)
         case .pointwise:
-            mk_sgemm_packed_clamp(path, rows.count, outputs, depth, input + rows.lowerBound * c, c, weight,
-                                  output + rows.lowerBound * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
+            gemm(rows: rows.count, columns: outputs, left: input + rows.lowerBound * c, leftStride: c, weight: weight,
+                 result: output + rows.lowerBound * outputs, bias: bias, clamp: clamp)
         case .direct:
             var geometry = self.geometry
             ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: pixels) { image, run, row in
@@ -202,8 +237,8 @@ struct FloatConv2DStep {
             var geometry = self.geometry
             ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: blockRows) { image, run, row in
                 mk_im2col_f32(&geometry, input + image * h * w * c, run.lowerBound, run.upperBound, 0, scratch)
-                mk_sgemm_packed_clamp(path, run.count, outputs, depth, scratch, depth, weight,
-                                      output + row * outputs, outputs, bias, clamp.on, clamp.lo, clamp.hi)
+                gemm(rows: run.count, columns: outputs, left: scratch, leftStride: depth, weight: weight,
+                     result: output + row * outputs, bias: bias, clamp: clamp)
             }
         }
         if !clamp.fusesActivation {
@@ -259,15 +294,35 @@ struct FloatConv2DStep {
                            output + image * pixels * outputs + columns.lowerBound)
     }
 
+    /// The packed GEMM of `rows` x `columns` results at `result` (a block of `output`, rows
+    /// `outputs` apart) with the bias and clamp in its epilogue; with a fused residual, the
+    /// residual's same block is added first (copied into the block unless it already is the output).
+    @inline(__always)
+    private func gemm(rows: Int, columns: Int, left: UnsafePointer<Float>, leftStride: Int, weight: UnsafePointer<Float>,
+                      result: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, clamp: GemmClamp) {
+        guard let residual else {
+            mk_sgemm_packed_clamp(path, rows, columns, depth, left, leftStride, weight, result, outputs, bias,
+                                  clamp.on, clamp.lo, clamp.hi)
+            return
+        }
+        if residual != UnsafePointer(output) {
+            // Just before the GEMM, so the block is still in cache when its epilogue reads it back.
+            let source = residual + (result - output)
+            for row in 0..<rows { (result + row * outputs).update(from: source + row * outputs, count: columns) }
+        }
+        mk_sgemm_packed_accumulate_clamp(path, rows, columns, depth, left, leftStride, weight, result, outputs, bias,
+                                         clamp.on, clamp.lo, clamp.hi)
+    }
+
     /// Output columns `columns` (panel-aligned) of the rows of image `image`, whose GEMM left
     /// matrix (the input for a pointwise convolution, its im2col rows otherwise) is `left`.
     func run(image: Int, columns: Range<Int>, left: UnsafePointer<Float>) {
         guard !columns.isEmpty else { return }
         let clamp = GemmClamp(activation)
         let data = output + image * pixels * outputs + columns.lowerBound
-        mk_sgemm_packed_clamp(path, pixels, columns.count, depth, left, method == .pointwise ? geometry.c : depth,
-                              weight + columns.lowerBound * depth, data, outputs, bias.map { $0 + columns.lowerBound },
-                              clamp.on, clamp.lo, clamp.hi)
+        gemm(rows: pixels, columns: columns.count, left: left, leftStride: method == .pointwise ? geometry.c : depth,
+             weight: weight + columns.lowerBound * depth, result: data, bias: bias.map { $0 + columns.lowerBound },
+             clamp: clamp)
         if !clamp.fusesActivation {
             for row in 0..<pixels {
                 let line = data + row * outputs
