@@ -135,40 +135,56 @@ int main(int argc, char **argv) {
     }
     const long maps[][3] = {{56, 64}, {28, 128}, {14, 256}, {7, 512}};
     for (int s = 0; s < 4 && only == NULL; s++) {
-        const long size = maps[s][0], c = maps[s][1], o = c, pixels = size * size, tiles = mk_winograd_f23_tiles(size, size);
+        const long size = maps[s][0], c = maps[s][1], o = c, pixels = size * size;
         const mk_conv_geometry g = {size, size, c, 3, 3, 1, 1, 1, 1, 1, 1, size, size};
-        float *x = calloc((size_t)(pixels * c), 4), *w = calloc((size_t)(o * 9 * c), 4), *u = calloc((size_t)(16 * o * c), 4);
+        float *x = calloc((size_t)(pixels * c), 4), *w = calloc((size_t)(o * 9 * c), 4);
         float *y = calloc((size_t)(pixels * o), 4), *columns = calloc((size_t)(pixels * 9 * c), 4);
-        float *v = calloc((size_t)(16 * tiles * c), 4), *m = calloc((size_t)(16 * tiles * o), 4);
-        const long panel = mk_sgemm_packed_b_count(path, o, c);
         float *packed = aligned_alloc(64, (size_t)(mk_sgemm_packed_b_count(path, o, 9 * c) * 4 + 64) & ~63UL);
-        float *packed_u = aligned_alloc(64, (size_t)(16 * panel * 4 + 64) & ~63UL);
         for (long i = 0; i < pixels * c; i++) x[i] = (float)(i % 7) * 0.1f;
         for (long i = 0; i < o * 9 * c; i++) w[i] = (float)(i % 5) * 0.1f;
         mk_sgemm_pack_b(path, o, 9 * c, w, 9 * c, packed);
-        mk_winograd_f23_weights(o, c, w, u);
-        for (int e = 0; e < 16; e++) mk_sgemm_pack_b(path, o, c, u + e * o * c, c, packed_u + e * panel);
-        double im2col = 1e9, winograd = 1e9;
-        const double until = now() + 2 * seconds_per_shape;
-        for (long runs = 0; now() < until || runs < 3; runs++) {
-            double start = now();
+        double im2col = 1e9;
+        for (long runs = 0; runs < 3; runs++) {
+            const double start = now();
             mk_im2col_f32(&g, x, 0, pixels, 0.0f, columns);
             mk_sgemm_packed_clamp(path, pixels, o, 9 * c, columns, 9 * c, packed, y, o, NULL, 1, 0.0f, INFINITY);
             const double t = now() - start;
             if (t < im2col) im2col = t;
-            start = now();
-            mk_winograd_f23_input(path, &g, x, 0, tiles, v);
-            for (int e = 0; e < 16; e++)
-                mk_sgemm_packed_clamp(path, tiles, o, c, v + e * tiles * c, c, packed_u + e * panel, m + e * tiles * o, o,
-                                      NULL, 0, 0.0f, 0.0f);
-            mk_winograd_f23_output(path, &g, o, m, 0, tiles, 0, pixels, NULL, 1, 0.0f, INFINITY, y);
-            const double u = now() - start;
-            if (u < winograd) winograd = u;
         }
         const double flops = 2.0 * pixels * o * 9 * c;
-        printf("3x3 %2ldx%-2ld c%-3ld: im2col+gemm %7.3f ms %6.1f GFLOP/s, winograd %7.3f ms %6.1f effective GFLOP/s\n",
-               size, size, c, im2col * 1e3, flops / im2col / 1e9, winograd * 1e3, flops / winograd / 1e9);
-        free(x), free(w), free(u), free(y), free(columns), free(v), free(m), free(packed), free(packed_u);
+        printf("3x3 %2ldx%-2ld c%-3ld: im2col+gemm %7.3f ms %6.1f GFLOP/s\n", size, size, c, im2col * 1e3,
+               flops / im2col / 1e9);
+        // Each tile size over the whole image in one block: the input transform, the a*a GEMMs and
+        // the output transform timed apart (best of the runs each).
+        for (int tile = 2; tile <= 4; tile += 2) {
+            const long a2 = (tile + 2) * (tile + 2), tiles = mk_winograd_tiles(tile, size, size);
+            const long panel = mk_sgemm_packed_b_count(path, o, c);
+            float *u = calloc((size_t)(a2 * o * c), 4), *v = calloc((size_t)(a2 * tiles * c), 4);
+            float *m = calloc((size_t)(a2 * tiles * o), 4);
+            float *packed_u = aligned_alloc(64, (size_t)(a2 * panel * 4 + 64) & ~63UL);
+            mk_winograd_weights(tile, o, c, w, u);
+            for (long e = 0; e < a2; e++) mk_sgemm_pack_b(path, o, c, u + e * o * c, c, packed_u + e * panel);
+            double phase[3] = {1e9, 1e9, 1e9}, total = 1e9;
+            const double until = now() + seconds_per_shape;
+            for (long runs = 0; now() < until || runs < 3; runs++) {
+                const double t0 = now();
+                mk_winograd_input(path, tile, &g, x, 0, tiles, v, tiles * c);
+                const double t1 = now();
+                for (long e = 0; e < a2; e++)
+                    mk_sgemm_packed_clamp(path, tiles, o, c, v + e * tiles * c, c, packed_u + e * panel,
+                                          m + e * tiles * o, o, NULL, 0, 0.0f, 0.0f);
+                const double t2 = now();
+                mk_winograd_output(path, tile, &g, o, o, m, tiles * o, 0, tiles, 0, pixels, NULL, 1, 0.0f, INFINITY, y);
+                const double t3 = now(), spans[3] = {t1 - t0, t2 - t1, t3 - t2};
+                for (int i = 0; i < 3; i++)
+                    if (spans[i] < phase[i]) phase[i] = spans[i];
+                if (t3 - t0 < total) total = t3 - t0;
+            }
+            printf("    winograd F(%dx%d): %7.3f ms %6.1f effective GFLOP/s (input %.3f, gemms %.3f, output %.3f ms)\n",
+                   tile, tile, total * 1e3, flops / total / 1e9, phase[0] * 1e3, phase[1] * 1e3, phase[2] * 1e3);
+            free(u), free(v), free(m), free(packed_u);
+        }
+        free(x), free(w), free(y), free(columns), free(packed);
     }
     return 0;
 }

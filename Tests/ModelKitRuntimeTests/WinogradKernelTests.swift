@@ -3,13 +3,15 @@ import ModelKitCore
 @testable import ModelKitRuntime
 import Testing
 
-/// The Winograd F(2x2, 3x3) convolution (winograd.c through FloatConv2DStep) against the reference
-/// Conv2D on every kernel path: odd sizes (edge tiles), same/valid/asymmetric padding, clamps,
+/// The Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions (winograd.c through FloatConv2DStep)
+/// against the reference Conv2D on every kernel path, each tile size on every case: odd sizes
+/// (edge tiles), same/valid/asymmetric padding, clamps, channels not a multiple of 8,
 /// more channels than one 256-channel pass, several tile blocks, and row ranges that start and end
 /// mid-tile. The error bound is 1e-5 of each output's sum of |terms| (as for the packed GEMM):
 /// the transforms add and subtract inputs, so where a deep sum cancels to near zero the error
 /// is about twice the im2col GEMM's (measured ~1e-7 of the |terms| sum for both; against
-/// max(1, |output|) the GEMM reaches 1.4e-5 and Winograd 2.7e-5 at 256 channels of [-1, 1] data).
+/// max(1, |output|) the GEMM reaches 1.4e-5 and Winograd 2.7e-5 at 256 channels of [-1, 1] data;
+/// F(4x4)'s transforms scale by up to 100, its error is still ~1.4e-7 of the |terms| sum).
 @Suite("winograd convolution")
 struct WinogradKernelTests {
     typealias Case = GemmKernelTests.ConvCase
@@ -24,10 +26,16 @@ struct WinogradKernelTests {
         // 420 tiles: two blocks of 210.
         Case(input: [1, 42, 40, 32], weight: [32, 3, 3, 32], attributes: Conv2DAttributes(padding: .same)),
         Case(input: [1, 10, 10, 260], weight: [32, 3, 3, 260], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
+        // 21x19 outputs (F(4x4) by default), 37 channels: an 8-channel tail in both transforms.
+        Case(input: [1, 21, 19, 37], weight: [35, 3, 3, 37], attributes: Conv2DAttributes(padding: .same, activation: .relu6)),
+        // 57x57 outputs: F(4x4) 225 tiles in two blocks (F(2x2): 841 in four); padding on two sides
+        // only (unpadded, the small weight would take the direct row GEMM).
+        Case(input: [1, 58, 57, 32], weight: [32, 3, 3, 32],
+             attributes: Conv2DAttributes(padding: .explicit(top: 1, left: 0, bottom: 0, right: 2))),
     ]
 
-    @Test(arguments: cases)
-    func matchesReference(_ testCase: Case) throws {
+    @Test(arguments: cases, [2, 4])
+    func matchesReference(_ testCase: Case, tile: Int) throws {
         var random = SplitMix64(seed: UInt64(testCase.input.reduce(0, +) * 7 + testCase.weight[0]))
         let inputShape = Shape(testCase.input), weightShape = Shape(testCase.weight)
         let x = random.floats(inputShape.elementCount!), w = random.floats(weightShape.elementCount!)
@@ -53,8 +61,10 @@ struct WinogradKernelTests {
                                 let step = FloatConv2DStep.make(
                                     input: TensorView(xs.baseAddress!, inputShape), weight: TensorView(ws.baseAddress!, weightShape),
                                     bias: TensorView(bs.baseAddress!, [bias.count]), attributes: testCase.attributes,
-                                    output: MutableTensorView(ys.baseAddress!, outputShape), buffers: &buffers, path: path)!
+                                    output: MutableTensorView(ys.baseAddress!, outputShape), buffers: &buffers, path: path,
+                                    winogradTile: tile)!
                                 method = step.method
+                                #expect(step.winogradTile == tile)
                                 var scratch = [Float](repeating: .nan, count: step.scratchCount)
                                 var start = 0
                                 for length in lengths where start < rows {
@@ -69,6 +79,75 @@ struct WinogradKernelTests {
                 #expect(method == .winograd)
                 let bad = y.indices.filter { !(abs(y[$0] - expected[$0]) <= 1e-5 * max(1, magnitude[$0])) }
                 #expect(bad.isEmpty, "path \(path), \(lengths.count) ranges: \(bad.count) mismatches, first at \(bad.first ?? -1)")
+            }
+        }
+    }
+
+    /// The whole step on 1-3 threads: few tiles and many outputs split by output columns (a task
+    /// per thread: its columns' GEMMs and output transform), the others by tiles; each against the
+    /// reference, and every thread count within 1e-5 of one thread.
+    static let threadCases: [(Case, split: String)] = [
+        // 4 x 25 tiles <= 104 outputs: columns (with a half-panel tail).
+        (Case(input: [1, 10, 10, 40], weight: [104, 3, 3, 40], attributes: Conv2DAttributes(padding: .same, activation: .relu)),
+         "columns"),
+        // Two images of 25 tiles, 4 x 50 <= 208 outputs: columns, image by image; padding on two sides.
+        (Case(input: [2, 11, 11, 33], weight: [208, 3, 3, 33],
+              attributes: Conv2DAttributes(padding: .explicit(top: 1, left: 0, bottom: 0, right: 1))), "columns"),
+        // F(4x4) (22x22 outputs): 4 x 36 tiles <= 148 outputs: columns.
+        (Case(input: [1, 22, 22, 40], weight: [148, 3, 3, 40], attributes: Conv2DAttributes(padding: .same, activation: .relu6)),
+         "columns"),
+        // 14x14: 4 x 49 tiles > 72 outputs: tiles.
+        (Case(input: [1, 14, 14, 40], weight: [72, 3, 3, 40], attributes: Conv2DAttributes(padding: .same)), "tiles"),
+    ]
+
+    @Test(arguments: threadCases.indices)
+    func threadSplitsMatchReference(_ index: Int) throws {
+        let (testCase, split) = Self.threadCases[index]
+        var random = SplitMix64(seed: UInt64(index * 31 + 5))
+        let inputShape = Shape(testCase.input), weightShape = Shape(testCase.weight)
+        let x = random.floats(inputShape.elementCount!), w = random.floats(weightShape.elementCount!)
+        let bias = random.floats(testCase.weight[0])
+        let outputShape = try Graph(inputs: [ValueInfo(name: "x", shape: inputShape)], outputs: ["y"],
+                                    nodes: [Node(name: "c", operation: .conv2D(testCase.attributes), inputs: ["x", "w"], outputs: ["y"])],
+                                    initializers: ["w": Tensor(shape: weightShape, floats: w)]).analyze().values["y"]!.shape
+        let expected = runReference(.conv2D(testCase.attributes),
+                                    [HostTensor(inputShape, x), HostTensor(weightShape, w), HostTensor([bias.count], bias)],
+                                    outputShape: outputShape)
+        let magnitude = Self.termMagnitudes(x, inputShape, w, weightShape, bias, testCase.attributes, outputShape)
+        for path in KernelPathTests.paths {
+            var single: [Float] = []
+            for threads in 1...3 {
+                let pool = WorkerPool(threads: threads, minimumWork: 0)
+                var y = [Float](repeating: .nan, count: outputShape.elementCount!)
+                var buffers: [PlanBuffer] = []
+                var columnTasks: Int?
+                x.withUnsafeBufferPointer { xs in
+                    w.withUnsafeBufferPointer { ws in
+                        bias.withUnsafeBufferPointer { bs in
+                            y.withUnsafeMutableBufferPointer { ys in
+                                let step = FloatConv2DStep.make(
+                                    input: TensorView(xs.baseAddress!, inputShape), weight: TensorView(ws.baseAddress!, weightShape),
+                                    bias: TensorView(bs.baseAddress!, [bias.count]), attributes: testCase.attributes,
+                                    output: MutableTensorView(ys.baseAddress!, outputShape), buffers: &buffers, path: path)!
+                                #expect(step.method == .winograd)
+                                columnTasks = step.columnTasks(threads: threads)
+                                var scratch = [Float](repeating: .nan, count: step.scratchCount * threads)
+                                scratch.withUnsafeMutableBufferPointer {
+                                    step.run(scratch: $0.baseAddress!, scratchStride: step.scratchCount, pool: pool)
+                                }
+                            }
+                        }
+                    }
+                }
+                if threads > 1 { #expect((columnTasks != nil) == (split == "columns"), "\(threads) threads: \(String(describing: columnTasks))") }
+                let bad = y.indices.filter { !(abs(y[$0] - expected[$0]) <= 1e-5 * max(1, magnitude[$0])) }
+                #expect(bad.isEmpty, "path \(path), \(threads) threads: \(bad.count) mismatches, first at \(bad.first ?? -1)")
+                if threads == 1 {
+                    single = y
+                } else {
+                    let apart = y.indices.filter { !(abs(y[$0] - single[$0]) <= 1e-5) }
+                    #expect(apart.isEmpty, "path \(path), \(threads) threads differ from 1 at \(apart.count) outputs")
+                }
             }
         }
     }
@@ -106,7 +185,7 @@ struct WinogradKernelTests {
     /// for a window of up to 320 values on the AVX2 path, its in-place form).
     @Test func smallOrStridedConvolutionsKeepIm2col() {
         let cases: [([Int], [Int], Conv2DAttributes)] = [
-            ([1, 7, 7, 64], [64, 3, 3, 64], Conv2DAttributes(padding: .same)),
+            ([1, 6, 7, 64], [64, 3, 3, 64], Conv2DAttributes(padding: .same)),
             ([1, 14, 14, 16], [64, 3, 3, 16], Conv2DAttributes(padding: .same)),
             ([1, 28, 28, 64], [64, 3, 3, 64], Conv2DAttributes(strides: (2, 2), padding: .same)),
             ([1, 14, 14, 64], [64, 3, 3, 64], Conv2DAttributes(padding: .same, activation: .leakyRelu(alpha: 0.1))),

@@ -91,21 +91,30 @@ typedef struct {
 void mk_im2col_f32(const mk_conv_geometry *g, const float *image, long p0, long p1, float pad, float *columns);
 void mk_im2col_i8(const mk_conv_geometry *g, const int8_t *image, long p0, long p1, int8_t pad, int8_t *columns);
 
-/// Winograd F(2x2, 3x3) for a stride-1, undilated 3x3 convolution of one NHWC image (g->kh = kw
-/// = 3): 2x2 output tiles, row-major, `mk_winograd_f23_tiles` of them.
-long mk_winograd_f23_tiles(long oh, long ow);
+/// Winograd F(tile x tile, 3x3), tile 2 or 4, for a stride-1, undilated 3x3 convolution of one
+/// NHWC image (g->kh = kw = 3): tile x tile output tiles, row-major, `mk_winograd_tiles` of them,
+/// each multiplied through a = tile + 2 squared matrices (16 or 36).
+long mk_winograd_tiles(int tile, long oh, long ow);
 /// 0 when the environment sets MODELKIT_WINOGRAD=0 (plans then multiply the im2col rows instead,
 /// for comparisons), else 1.
 int mk_winograd_enabled(void);
-/// The [O, 3, 3, C] weight as 16 matrices [16][O][C] (G g Gt), each for mk_sgemm_pack_b.
-void mk_winograd_f23_weights(long o, long c, const float *weight, float *transformed);
-/// Tiles [t0, t1) of the image transformed into v = [16][t1 - t0][C] (Bt d B; padding reads zeros).
-void mk_winograd_f23_input(int path, const mk_conv_geometry *g, const float *image, long t0, long t1, float *v);
-/// Tiles [t0, t1) of m = [16][t1 - t0][O] (the 16 products V[e] x U[e]t) folded into the image's
-/// [oh, ow, O] output `out` (At M A), plus bias (may be NULL), clamped like mk_sgemm_packed_clamp;
-/// only output pixels (row-major index) in [p0, p1) are written.
-void mk_winograd_f23_output(int path, const mk_conv_geometry *g, long o, const float *m, long t0, long t1, long p0,
-                            long p1, const float *bias, int clamp, float lo, float hi, float *out);
+/// 2 or 4 when the environment sets MODELKIT_WINOGRAD to that tile size (every Winograd layer then
+/// uses it, for comparisons), else 0 (the plan picks per layer).
+int mk_winograd_forced_tile(void);
+/// The [O, 3, 3, C] weight as a*a matrices [a*a][O][C] (G g Gt), each for mk_sgemm_pack_b.
+void mk_winograd_weights(int tile, long o, long c, const float *weight, float *transformed);
+/// Tiles [t0, t1) of the image transformed (Bt d B; padding reads zeros) into the a*a matrices
+/// V[e] = [t1 - t0][C], `stride` floats apart from `v` on.
+void mk_winograd_input(int path, int tile, const mk_conv_geometry *g, const float *image, long t0, long t1, float *v,
+                       long stride);
+/// Tiles [t0, t1) of the a*a products M[e] = V[e] x U[e]t (`stride` floats apart from `m` on,
+/// tile rows `ld` apart, `n` columns each) folded into the image's [oh, ow, ld] output `out` (At M
+/// A; pixels `ld` apart, `n` channels each), plus bias (n values, may be NULL), clamped like
+/// mk_sgemm_packed_clamp; only output pixels (row-major index) in [p0, p1) are written. Offset m,
+/// out and bias by j0 for output channels [j0, j0 + n).
+void mk_winograd_output(int path, int tile, const mk_conv_geometry *g, long n, long ld, const float *m, long stride,
+                        long t0, long t1, long p0, long p1, const float *bias, int clamp, float lo, float hi,
+                        float *out);
 
 /// The shape of an NHWC pooling: batch n, input h x w x c, window kh x kw, strides, top/left
 /// padding, output oh x ow.

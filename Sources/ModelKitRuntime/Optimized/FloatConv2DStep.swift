@@ -19,8 +19,9 @@ struct FloatConv2DStep {
         /// each pixel's window in place from a zero-padded band of input rows (conv_windows.c),
         /// without writing and reading back the im2col rows.
         case windows
-        /// 3×3 stride 1 with many channels: Winograd F(2×2, 3×3) (winograd.c), 2.25x fewer
-        /// multiply-adds, on blocks of `blockRows` tiles in per-thread scratch.
+        /// 3×3 stride 1 with many channels: Winograd F(2×2, 3×3) or F(4×4, 3×3) (winograd.c,
+        /// `winogradTile`), 2.25x or 4x fewer multiply-adds, on blocks of `blockRows` tiles in
+        /// per-thread scratch.
         case winograd
     }
 
@@ -31,7 +32,7 @@ struct FloatConv2DStep {
     let geometry: mk_conv_geometry
     let outputs: Int
     let depth: Int
-    /// Packed for `path` (mk_rowgemm_pack for .direct; .winograd: 16 transformed weights packed
+    /// Packed for `path` (mk_rowgemm_pack for .direct; .winograd: `matrices` transformed weights packed
     /// `panelCount` floats apart; the single-channel kernel reads the plain [O, kH, kW, 1] weight).
     let weight: UnsafePointer<Float>
     let bias: UnsafePointer<Float>?
@@ -52,21 +53,25 @@ struct FloatConv2DStep {
     /// convolution over 64 channels, went out to memory and came back, at half the GEMM's speed).
     /// For .winograd: tiles per block, likewise.
     let blockRows: Int
+    /// Output tile size of the Winograd method (2 or 4; 0 for the others).
+    let winogradTile: Int
 
     var pixels: Int { geometry.oh * geometry.ow }
     /// Multiply-adds of the whole step, for the parallel threshold.
     var work: Int { batch * pixels * outputs * depth }
 
-    /// 2x2 output tiles of one image (.winograd).
-    var tiles: Int { mk_winograd_f23_tiles(geometry.oh, geometry.ow) }
+    /// Output tiles of one image (.winograd).
+    var tiles: Int { mk_winograd_tiles(Int32(winogradTile), geometry.oh, geometry.ow) }
+    /// Transformed matrices per tile (.winograd): (tile + 2)², 16 or 36.
+    var matrices: Int { (winogradTile + 2) * (winogradTile + 2) }
 
-    /// Floats of scratch one thread needs: im2col rows, or a Winograd block's 16 transformed
-    /// input matrices and 16 products.
+    /// Floats of scratch one thread needs: im2col rows, or a Winograd block's transformed input
+    /// matrices and products.
     var scratchCount: Int {
         switch method {
         case .im2col: return pixels * depth
         case .windows: return withUnsafePointer(to: geometry) { mk_conv_windows_scratch_count($0, blockRows) }
-        case .winograd: return 16 * blockRows * (geometry.c + outputs)
+        case .winograd: return matrices * blockRows * (geometry.c + outputs)
         default: return 0
         }
     }
@@ -106,10 +111,11 @@ struct FloatConv2DStep {
             && withUnsafePointer(to: geometry, { mk_conv_direct_supported($0) }) != 0 {
             return .direct
         }
-        if kh == 3 && kw == 3 && unit && c >= 32 && o >= 32 && output[1] * output[2] >= 100
+        if kh == 3 && kw == 3 && unit && c >= 32 && o >= 32 && output[1] * output[2] >= 49
             && GemmClamp(a.activation).fusesActivation && mk_winograd_enabled() != 0 {
-            // From 10x10 outputs up: on ResNet-50's 7x7 maps the 16 transformed weights (1.8x the
-            // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles and win little.
+            // From 7x7 outputs up: on ResNet-50's 7x7 maps the 16 transformed weights (1.8x the
+            // 3x3 weight, 16 MB at 512 channels) stream from memory for 16 tiles, split by output
+            // columns, yet beat the im2col GEMM's 2.25x the multiply-adds (Tools/winograd-ab, cold).
             return .winograd
         }
         if kh == 1 && kw == 1 && unit && unpadded { return .pointwise }
@@ -126,10 +132,12 @@ struct FloatConv2DStep {
 
     /// nil when the plain loops must serve (grouped convolutions). `path`: the kernel path (tests
     /// pass each one the CPU has). `residual`: the fused Add's other input and activation (see
-    /// `residual`); only for the GEMM methods, .pointwise and .im2col.
+    /// `residual`); only for the GEMM methods, .pointwise and .im2col. `winogradTile`: 2 or 4
+    /// forces that Winograd tile size (tests).
     static func make(input: TensorView, weight: TensorView, bias: TensorView?, attributes a: Conv2DAttributes,
                      output: MutableTensorView, residual: (data: UnsafePointer<Float>, activation: FusedActivation)? = nil,
-                     buffers: inout [PlanBuffer], path: Int32 = mk_kernels_active()) -> FloatConv2DStep? {
+                     buffers: inout [PlanBuffer], path: Int32 = mk_kernels_active(),
+                     winogradTile forcedTile: Int? = nil) -> FloatConv2DStep? {
         guard let method = method(input: input.shape, weight: weight.shape, attributes: a, output: output.shape,
                                   residual: residual != nil, path: path) else {
             return nil
@@ -140,6 +148,7 @@ struct FloatConv2DStep {
         let o = weight.shape[0]
         let depth = geometry.kh * geometry.kw * c
         let packed: UnsafePointer<Float>
+        var tile = 0
         switch method {
         case .directSingleChannel:
             packed = weight.data
@@ -150,13 +159,15 @@ struct FloatConv2DStep {
             buffers.append(buffer)
             packed = UnsafePointer(floats)
         case .winograd:
+            tile = forcedTile ?? winogradTile(outputPixels: output.shape[1] * output.shape[2])
+            let matrices = (tile + 2) * (tile + 2)
             let panelCount = mk_sgemm_packed_b_count(path, o, c)
-            var transformed = [Float](repeating: 0, count: 16 * o * c)
-            mk_winograd_f23_weights(o, c, weight.data, &transformed)
-            let buffer = PlanBuffer(bytes: 16 * panelCount * MemoryLayout<Float>.stride)
+            var transformed = [Float](repeating: 0, count: matrices * o * c)
+            mk_winograd_weights(Int32(tile), o, c, weight.data, &transformed)
+            let buffer = PlanBuffer(bytes: matrices * panelCount * MemoryLayout<Float>.stride)
             let floats = buffer.base.assumingMemoryBound(to: Float.self)
             transformed.withUnsafeBufferPointer { source in
-                for e in 0..<16 {
+                for e in 0..<matrices {
                     mk_sgemm_pack_b(path, o, c, source.baseAddress! + e * o * c, c, floats + e * panelCount)
                 }
             }
@@ -175,15 +186,27 @@ struct FloatConv2DStep {
                                path: path, panel: mk_sgemm_packed_b_count(path, 1, 1),
                                panelCount: mk_sgemm_packed_b_count(path, o, c),
                                blockRows: method == .winograd
-                                ? winogradBlockTiles(tiles: mk_winograd_f23_tiles(geometry.oh, geometry.ow), channels: c + o)
-                                : im2colBlockRows(pixels: geometry.oh * geometry.ow, depth: depth))
+                                ? winogradBlockTiles(tiles: mk_winograd_tiles(Int32(tile), geometry.oh, geometry.ow),
+                                                     channels: c + o, matrices: (tile + 2) * (tile + 2))
+                                : im2colBlockRows(pixels: geometry.oh * geometry.ow, depth: depth),
+                               winogradTile: tile)
     }
 
-    /// Tiles whose 16 transformed inputs and 16 products (`channels` = C + O floats per tile and
-    /// matrix) take about 1 MB of L2 (at least 48 tiles, so the GEMMs keep full register tiles), in
-    /// equal blocks; an image of at most 1.5 blocks stays whole.
-    static func winogradBlockTiles(tiles: Int, channels: Int) -> Int {
-        let target = max(48, (1024 * 1024 / MemoryLayout<Float>.stride) / (16 * max(channels, 1)))
+    /// The Winograd tile size for a map of `outputPixels`: F(4×4) from 20x20 up (4x fewer
+    /// multiply-adds than direct, against 2.25x for F(2×2)); below, its 2.25x larger transformed
+    /// weights stream for too few tiles and the edge tiles waste much (14x14: 16 tiles of 4x4 for
+    /// 196 pixels), so F(2×2). MODELKIT_WINOGRAD=2 or 4 forces one, for comparisons.
+    static func winogradTile(outputPixels: Int) -> Int {
+        let forced = Int(mk_winograd_forced_tile())
+        if forced != 0 { return forced }
+        return outputPixels >= 400 ? 4 : 2
+    }
+
+    /// Tiles whose transformed inputs and products (`matrices` of them, `channels` = C + O floats
+    /// per tile and matrix) take about 1 MB of L2 (at least 48 tiles, so the GEMMs keep full
+    /// register tiles), in equal blocks; an image of at most 1.5 blocks stays whole.
+    static func winogradBlockTiles(tiles: Int, channels: Int, matrices: Int) -> Int {
+        let target = max(48, (1024 * 1024 / MemoryLayout<Float>.stride) / (matrices * max(channels, 1)))
         guard tiles > target + target / 2 else { return max(tiles, 1) }
         let blocks = (tiles + target - 1) / target
         return (tiles + blocks - 1) / blocks
@@ -222,10 +245,10 @@ struct FloatConv2DStep {
             }
         case .winograd:
             // The tiles covering the run's pixels; the output pass writes only the run's.
-            let tileColumns = (geometry.ow + 1) / 2
+            let tile = winogradTile, tileColumns = (geometry.ow + tile - 1) / tile
             ParallelGemm.forEachImageRun(rows, pixels: pixels, maxRows: pixels) { image, run, _ in
-                let first = run.lowerBound / geometry.ow / 2 * tileColumns
-                let last = min(tiles, ((run.upperBound - 1) / geometry.ow / 2 + 1) * tileColumns)
+                let first = run.lowerBound / geometry.ow / tile * tileColumns
+                let last = min(tiles, ((run.upperBound - 1) / geometry.ow / tile + 1) * tileColumns)
                 runWinograd(image: image, tiles: first..<last, pixels: run, scratch: scratch)
             }
         case .windows:
@@ -248,27 +271,51 @@ struct FloatConv2DStep {
         }
     }
 
-    /// Tiles `tiles` of image `image` in blocks of `blockRows`: transformed input, the 16 GEMMs,
-    /// the output transform with bias and clamp, writing only output pixels in `pixels`.
+    /// Tiles `tiles` of image `image` in blocks of `blockRows`: transformed input, the GEMMs (one
+    /// per transformed matrix), the output transform with bias and clamp, writing only output
+    /// pixels in `pixels`.
     func runWinograd(image: Int, tiles: Range<Int>, pixels: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
         let clamp = GemmClamp(activation)
         var geometry = self.geometry
         let c = geometry.c
         let source = input + image * geometry.h * geometry.w * c
         let target = output + image * self.pixels * outputs
+        // Equal blocks of at most blockRows: a task's 100 tiles in blocks of 49 left a block of 2,
+        // whose GEMMs streamed the transformed weights once more for almost nothing.
+        let blocks = (tiles.count + blockRows - 1) / blockRows
+        let size = blocks > 0 ? (tiles.count + blocks - 1) / blocks : blockRows
         var first = tiles.lowerBound
         while first < tiles.upperBound {
-            let last = min(tiles.upperBound, first + blockRows), count = last - first
-            let products = scratch + 16 * count * c
-            mk_winograd_f23_input(path, &geometry, source, first, last, scratch)
-            for e in 0..<16 {
+            let last = min(tiles.upperBound, first + size), count = last - first
+            let products = scratch + matrices * count * c
+            mk_winograd_input(path, Int32(winogradTile), &geometry, source, first, last, scratch, count * c)
+            for e in 0..<matrices {
                 mk_sgemm_packed_clamp(path, count, outputs, c, scratch + e * count * c, c, weight + e * panelCount,
                                       products + e * count * outputs, outputs, nil, 0, 0, 0)
             }
-            mk_winograd_f23_output(path, &geometry, outputs, products, first, last, pixels.lowerBound, pixels.upperBound,
-                                   bias, clamp.on, clamp.lo, clamp.hi, target)
+            mk_winograd_output(path, Int32(winogradTile), &geometry, outputs, outputs, products, count * outputs, first,
+                               last, pixels.lowerBound, pixels.upperBound, bias, clamp.on, clamp.lo, clamp.hi, target)
             first = last
         }
+    }
+
+    /// Output columns `columns` (panel-aligned) of the whole image `image` by Winograd, from its
+    /// transformed input tiles at `transformed` (`matrices` matrices [tiles][C]); the products go
+    /// to their columns of [matrices][tiles][O] after them.
+    func runWinograd(image: Int, columns: Range<Int>, transformed: UnsafeMutablePointer<Float>) {
+        guard !columns.isEmpty else { return }
+        let clamp = GemmClamp(activation)
+        var geometry = self.geometry
+        let c = geometry.c, tiles = self.tiles
+        let products = transformed + matrices * tiles * c + columns.lowerBound
+        for e in 0..<matrices {
+            mk_sgemm_packed_clamp(path, tiles, columns.count, c, transformed + e * tiles * c, c,
+                                  weight + e * panelCount + columns.lowerBound * c, products + e * tiles * outputs,
+                                  outputs, nil, 0, 0, 0)
+        }
+        mk_winograd_output(path, Int32(winogradTile), &geometry, columns.count, outputs, products, tiles * outputs, 0,
+                           tiles, 0, pixels, bias.map { $0 + columns.lowerBound }, clamp.on, clamp.lo, clamp.hi,
+                           output + image * pixels * outputs + columns.lowerBound)
     }
 
     /// The packed GEMM of `rows` x `columns` results at `result` (a block of `output`, rows
@@ -313,10 +360,24 @@ struct FloatConv2DStep {
     /// columns, so each thread streams half of the packed weight instead of all of it, and a
     /// 49-row image does not split into 4 and 5 uneven row tiles. Counted over the whole batch:
     /// the column split multiplies image by image, re-reading the weight for each, which a big
-    /// batch split by rows does not.
+    /// batch split by rows does not. Winograd by columns only for far fewer tiles than outputs
+    /// (ResNet-50's 14x14 maps: 49 tiles, 256 outputs, 4 MB of transformed weights, which a tile
+    /// split has both threads stream), in one task per thread (a second barrier and more tasks
+    /// each re-reading the tiles cost more than they balance), and when the image is one block
+    /// (its transformed input and products then fit the scratch). At 28x28 with F(4x4) (49 tiles,
+    /// 128 outputs) the tile split measured faster.
     func columnTasks(threads: Int) -> Int? {
-        // The row GEMM (.direct) packs its weight in another layout, and the 1-channel kernel has none.
-        guard method == .pointwise || method == .im2col, batch * pixels < outputs else { return nil }
+        switch method {
+        case .pointwise, .im2col:
+            guard batch * pixels < outputs else { return nil }
+        case .winograd:
+            guard 4 * batch * tiles <= outputs, tiles <= blockRows else { return nil }
+            let tasks = min(threads, outputs / panel)
+            return tasks > 1 ? tasks : nil
+        default:
+            // The row GEMM (.direct) packs its weight in another layout, and the 1-channel kernel has none.
+            return nil
+        }
         let tasks = ParallelGemm.columnTaskCount(columns: outputs, panel: panel, threads: threads)
         return tasks > 1 ? tasks : nil
     }
@@ -380,21 +441,36 @@ struct FloatConv2DStep {
         }
     }
 
-    /// Per image: the im2col rows split by rows into the shared scratch (it holds one image's),
-    /// then the GEMM split by output columns.
+    /// Per image: the im2col rows (Winograd: the transformed input tiles) split by rows into the
+    /// shared scratch (it holds one image's), then the GEMM (Winograd: the GEMMs and the output
+    /// transform) split by output columns.
     private func runSplittingColumns(tasks: Int, scratch: UnsafeMutablePointer<Float>, pool: WorkerPool) {
-        // Im2col rows are cheap to split: a few tasks per thread, like the GEMM's columns.
+        // Im2col rows and input tiles are cheap to split: a few tasks per thread, like the GEMM's columns.
         var job = ColumnJob(step: self, scratch: scratch, image: 0, tasks: tasks,
-                            im2colTasks: min(pixels, pool.threadCount * ParallelGemm.tasksPerThread))
+                            inputTasks: min(method == .winograd ? tiles : pixels,
+                                            pool.threadCount * ParallelGemm.tasksPerThread))
         withUnsafeMutablePointer(to: &job) { job in
             for image in 0..<batch {
                 job.pointee.image = image
-                if method == .im2col {
-                    pool.run(tasks: job.pointee.im2colTasks, context: job) { context, task in
+                if method == .winograd {
+                    pool.run(tasks: job.pointee.inputTasks, context: job) { context, task in
                         let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
                         let step = job.step
                         var geometry = step.geometry
-                        let rows = ParallelGemm.chunk(task, of: job.im2colTasks, count: step.pixels, granule: 1)
+                        let tiles = ParallelGemm.chunk(task, of: job.inputTasks, count: step.tiles, granule: 1)
+                        guard !tiles.isEmpty else { return }
+                        let image = step.input + job.image * geometry.h * geometry.w * geometry.c
+                        mk_winograd_input(step.path, Int32(step.winogradTile), &geometry, image, tiles.lowerBound,
+                                          tiles.upperBound, job.scratch + tiles.lowerBound * geometry.c,
+                                          step.tiles * geometry.c)
+                    }
+                }
+                if method == .im2col {
+                    pool.run(tasks: job.pointee.inputTasks, context: job) { context, task in
+                        let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
+                        let step = job.step
+                        var geometry = step.geometry
+                        let rows = ParallelGemm.chunk(task, of: job.inputTasks, count: step.pixels, granule: 1)
                         guard !rows.isEmpty else { return }
                         let image = step.input + job.image * geometry.h * geometry.w * geometry.c
                         mk_im2col_f32(&geometry, image, rows.lowerBound, rows.upperBound, 0,
@@ -405,6 +481,10 @@ struct FloatConv2DStep {
                     let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
                     let step = job.step
                     let columns = ParallelGemm.chunk(task, of: job.tasks, count: step.outputs, granule: step.panel)
+                    if step.method == .winograd {
+                        step.runWinograd(image: job.image, columns: columns, transformed: job.scratch)
+                        return
+                    }
                     let left = step.method == .pointwise
                         ? step.input + job.image * step.pixels * step.geometry.c : UnsafePointer(job.scratch)
                     step.run(image: job.image, columns: columns, left: left)
@@ -419,7 +499,7 @@ private struct ColumnJob {
     let step: FloatConv2DStep
     let scratch: UnsafeMutablePointer<Float>
     var image: Int
-    /// Tasks of the GEMM (column ranges) and of the im2col pass (row ranges).
+    /// Tasks of the GEMM (column ranges) and of the im2col or Winograd input pass (row or tile ranges).
     let tasks: Int
-    let im2colTasks: Int
+    let inputTasks: Int
 }
