@@ -9,6 +9,14 @@ struct GemmKernelTests {
         var weight: [Int]
         var attributes: Conv2DAttributes
         var testDescription: String { "\(input) * \(weight) s\(attributes.strideH) d\(attributes.dilationH) \(attributes.padding) \(attributes.activation)" }
+
+        /// The convolution's output shape, by shape inference.
+        func outputShape() throws -> Shape {
+            try Graph(inputs: [ValueInfo(name: "x", shape: Shape(input))], outputs: ["y"],
+                      nodes: [Node(name: "c", operation: .conv2D(attributes), inputs: ["x", "w"], outputs: ["y"])],
+                      initializers: ["w": Tensor(shape: Shape(weight), floats: [Float](repeating: 0, count: weight.reduce(1, *)))])
+                .analyze().values["y"]!.shape
+        }
     }
 
     static let convCases: [ConvCase] = [

@@ -36,17 +36,8 @@ struct WinogradKernelTests {
 
     @Test(arguments: cases, [2, 4])
     func matchesReference(_ testCase: Case, tile: Int) throws {
-        var random = SplitMix64(seed: UInt64(testCase.input.reduce(0, +) * 7 + testCase.weight[0]))
-        let inputShape = Shape(testCase.input), weightShape = Shape(testCase.weight)
-        let x = random.floats(inputShape.elementCount!), w = random.floats(weightShape.elementCount!)
-        let bias = random.floats(testCase.weight[0])
-        let outputShape = try Graph(inputs: [ValueInfo(name: "x", shape: inputShape)], outputs: ["y"],
-                                    nodes: [Node(name: "c", operation: .conv2D(testCase.attributes), inputs: ["x", "w"], outputs: ["y"])],
-                                    initializers: ["w": Tensor(shape: weightShape, floats: w)]).analyze().values["y"]!.shape
-        let expected = runReference(.conv2D(testCase.attributes),
-                                    [HostTensor(inputShape, x), HostTensor(weightShape, w), HostTensor([bias.count], bias)],
-                                    outputShape: outputShape)
-        let magnitude = Self.termMagnitudes(x, inputShape, w, weightShape, bias, testCase.attributes, outputShape)
+        let (inputShape, weightShape, outputShape) = (Shape(testCase.input), Shape(testCase.weight), try testCase.outputShape())
+        let (x, w, bias, expected, magnitude) = Self.fixture(testCase, seed: UInt64(testCase.input.reduce(0, +) * 7 + testCase.weight[0]))
         let rows = outputShape[0] * outputShape[1] * outputShape[2]
         for path in KernelPathTests.paths {
             // The whole batch at once, then in ranges that cut tiles and images.
@@ -103,17 +94,8 @@ struct WinogradKernelTests {
     @Test(arguments: threadCases.indices)
     func threadSplitsMatchReference(_ index: Int) throws {
         let (testCase, split) = Self.threadCases[index]
-        var random = SplitMix64(seed: UInt64(index * 31 + 5))
-        let inputShape = Shape(testCase.input), weightShape = Shape(testCase.weight)
-        let x = random.floats(inputShape.elementCount!), w = random.floats(weightShape.elementCount!)
-        let bias = random.floats(testCase.weight[0])
-        let outputShape = try Graph(inputs: [ValueInfo(name: "x", shape: inputShape)], outputs: ["y"],
-                                    nodes: [Node(name: "c", operation: .conv2D(testCase.attributes), inputs: ["x", "w"], outputs: ["y"])],
-                                    initializers: ["w": Tensor(shape: weightShape, floats: w)]).analyze().values["y"]!.shape
-        let expected = runReference(.conv2D(testCase.attributes),
-                                    [HostTensor(inputShape, x), HostTensor(weightShape, w), HostTensor([bias.count], bias)],
-                                    outputShape: outputShape)
-        let magnitude = Self.termMagnitudes(x, inputShape, w, weightShape, bias, testCase.attributes, outputShape)
+        let (inputShape, weightShape, outputShape) = (Shape(testCase.input), Shape(testCase.weight), try testCase.outputShape())
+        let (x, w, bias, expected, magnitude) = Self.fixture(testCase, seed: UInt64(index * 31 + 5))
         for path in KernelPathTests.paths {
             var single: [Float] = []
             for threads in 1...3 {
@@ -153,6 +135,21 @@ struct WinogradKernelTests {
     }
 
     /// Per output, |bias| plus the sum of |input x weight| over its window (padding contributes nothing).
+    /// Random input, weight and bias for `testCase`, the reference conv's output and each output's
+    /// term magnitudes (the tolerance's scale).
+    static func fixture(_ testCase: Case, seed: UInt64) -> (x: [Float], w: [Float], bias: [Float], expected: [Float],
+                                                             magnitude: [Float]) {
+        var random = SplitMix64(seed: seed)
+        let inputShape = Shape(testCase.input), weightShape = Shape(testCase.weight)
+        let x = random.floats(inputShape.elementCount!), w = random.floats(weightShape.elementCount!)
+        let bias = random.floats(testCase.weight[0])
+        let outputShape = try! testCase.outputShape()
+        let expected = runReference(.conv2D(testCase.attributes),
+                                    [HostTensor(inputShape, x), HostTensor(weightShape, w), HostTensor([bias.count], bias)],
+                                    outputShape: outputShape)
+        return (x, w, bias, expected, termMagnitudes(x, inputShape, w, weightShape, bias, testCase.attributes, outputShape))
+    }
+
     static func termMagnitudes(_ x: [Float], _ inputShape: Shape, _ w: [Float], _ weightShape: Shape, _ bias: [Float],
                                _ a: Conv2DAttributes, _ outputShape: Shape) -> [Float] {
         let (n, h, wd, c) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])

@@ -452,29 +452,25 @@ struct FloatConv2DStep {
         withUnsafeMutablePointer(to: &job) { job in
             for image in 0..<batch {
                 job.pointee.image = image
-                if method == .winograd {
+                if method == .winograd || method == .im2col {
+                    // The input pass: Winograd's input tiles or the im2col rows, into the shared scratch.
                     pool.run(tasks: job.pointee.inputTasks, context: job) { context, task in
                         let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
                         let step = job.step
                         var geometry = step.geometry
-                        let tiles = ParallelGemm.chunk(task, of: job.inputTasks, count: step.tiles, granule: 1)
-                        guard !tiles.isEmpty else { return }
+                        let winograd = step.method == .winograd
+                        let units = ParallelGemm.chunk(task, of: job.inputTasks, count: winograd ? step.tiles : step.pixels,
+                                                       granule: 1)
+                        guard !units.isEmpty else { return }
                         let image = step.input + job.image * geometry.h * geometry.w * geometry.c
-                        mk_winograd_input(step.path, Int32(step.winogradTile), &geometry, image, tiles.lowerBound,
-                                          tiles.upperBound, job.scratch + tiles.lowerBound * geometry.c,
-                                          step.tiles * geometry.c)
-                    }
-                }
-                if method == .im2col {
-                    pool.run(tasks: job.pointee.inputTasks, context: job) { context, task in
-                        let job = context!.assumingMemoryBound(to: ColumnJob.self).pointee
-                        let step = job.step
-                        var geometry = step.geometry
-                        let rows = ParallelGemm.chunk(task, of: job.inputTasks, count: step.pixels, granule: 1)
-                        guard !rows.isEmpty else { return }
-                        let image = step.input + job.image * geometry.h * geometry.w * geometry.c
-                        mk_im2col_f32(&geometry, image, rows.lowerBound, rows.upperBound, 0,
-                                      job.scratch + rows.lowerBound * step.depth)
+                        if winograd {
+                            mk_winograd_input(step.path, Int32(step.winogradTile), &geometry, image, units.lowerBound,
+                                              units.upperBound, job.scratch + units.lowerBound * geometry.c,
+                                              step.tiles * geometry.c)
+                        } else {
+                            mk_im2col_f32(&geometry, image, units.lowerBound, units.upperBound, 0,
+                                          job.scratch + units.lowerBound * step.depth)
+                        }
                     }
                 }
                 pool.run(tasks: tasks, context: job) { context, task in
