@@ -11,21 +11,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-clock.h"
+
 typedef void (*gemm_function)(int, long, long, long, const float *, long, const float *, float *, long, const float *,
                               int, float, float);
 typedef void (*pack_function)(int, long, long, const float *, long, float *);
 typedef long (*count_function)(int, long, long);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int ascending(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv) {
     if (argc < 7) {

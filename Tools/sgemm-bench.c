@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-clock.h"
+
 // This thread's CPU cycles (not wall time: the machine is shared, and cycles count only while the
 // thread runs); -1 when perf events are unavailable.
 static int cycle_counter = -1;
@@ -35,12 +37,6 @@ static long long cycles(void) {
     long long value = -1;
     if (cycle_counter < 0 || read(cycle_counter, &value, sizeof(value)) != sizeof(value)) return -1;
     return value;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 // 12 independent FMA chains (more than latency x throughput = 4 x 2), 16 flops each.

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-clock.h"
+
 #include "modelkit_kernels.h"
 
 long old_mk_winograd_f23_tiles(long oh, long ow);
@@ -18,17 +20,6 @@ void old_mk_winograd_f23_weights(long o, long c, const float *weight, float *tra
 void old_mk_winograd_f23_input(int path, const mk_conv_geometry *g, const float *image, long t0, long t1, float *v);
 void old_mk_winograd_f23_output(int path, const mk_conv_geometry *g, long o, const float *m, long t0, long t1, long p0,
                                 long p1, const float *bias, int clamp, float lo, float hi, float *out);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int ascending(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 // A two-thread pool: tasks claimed dynamically by the caller and one spinning worker.
 typedef void (*task_function)(void *context, long task, int thread);
