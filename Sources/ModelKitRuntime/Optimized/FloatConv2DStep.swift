@@ -275,7 +275,6 @@ struct FloatConv2DStep {
     /// per transformed matrix), the output transform with bias and clamp, writing only output
     /// pixels in `pixels`.
     func runWinograd(image: Int, tiles: Range<Int>, pixels: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-        let clamp = GemmClamp(activation)
         var geometry = self.geometry
         let c = geometry.c
         let source = input + image * geometry.h * geometry.w * c
@@ -287,14 +286,9 @@ struct FloatConv2DStep {
         var first = tiles.lowerBound
         while first < tiles.upperBound {
             let last = min(tiles.upperBound, first + size), count = last - first
-            let products = scratch + matrices * count * c
             mk_winograd_input(path, Int32(winogradTile), &geometry, source, first, last, scratch, count * c)
-            for e in 0..<matrices {
-                mk_sgemm_packed_clamp(path, count, outputs, c, scratch + e * count * c, c, weight + e * panelCount,
-                                      products + e * count * outputs, outputs, nil, 0, 0, 0)
-            }
-            mk_winograd_output(path, Int32(winogradTile), &geometry, outputs, outputs, products, count * outputs, first,
-                               last, pixels.lowerBound, pixels.upperBound, bias, clamp.on, clamp.lo, clamp.hi, target)
+            multiplyAndFold(transformed: scratch, products: scratch + matrices * count * c, tiles: first..<last,
+                            pixels: pixels, columns: 0..<outputs, target: target)
             first = last
         }
     }
@@ -304,18 +298,28 @@ struct FloatConv2DStep {
     /// to their columns of [matrices][tiles][O] after them.
     func runWinograd(image: Int, columns: Range<Int>, transformed: UnsafeMutablePointer<Float>) {
         guard !columns.isEmpty else { return }
+        multiplyAndFold(transformed: transformed, products: transformed + matrices * tiles * geometry.c, tiles: 0..<tiles,
+                        pixels: 0..<pixels, columns: columns, target: output + image * pixels * outputs)
+    }
+
+    /// The Winograd GEMMs of the transformed tiles `tiles` at `transformed` (`matrices` matrices
+    /// [tiles.count][C]) for output columns `columns`, into those columns of `products`
+    /// ([matrices][tiles.count][O]), then the output transform with bias and clamp into the image's
+    /// output `target`, writing only output pixels in `pixels`.
+    private func multiplyAndFold(transformed: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>,
+                                 tiles: Range<Int>, pixels: Range<Int>, columns: Range<Int>,
+                                 target: UnsafeMutablePointer<Float>) {
         let clamp = GemmClamp(activation)
         var geometry = self.geometry
-        let c = geometry.c, tiles = self.tiles
-        let products = transformed + matrices * tiles * c + columns.lowerBound
+        let (c, count, first) = (geometry.c, tiles.count, columns.lowerBound)
         for e in 0..<matrices {
-            mk_sgemm_packed_clamp(path, tiles, columns.count, c, transformed + e * tiles * c, c,
-                                  weight + e * panelCount + columns.lowerBound * c, products + e * tiles * outputs,
+            mk_sgemm_packed_clamp(path, count, columns.count, c, transformed + e * count * c, c,
+                                  weight + e * panelCount + first * c, products + e * count * outputs + first,
                                   outputs, nil, 0, 0, 0)
         }
-        mk_winograd_output(path, Int32(winogradTile), &geometry, columns.count, outputs, products, tiles * outputs, 0,
-                           tiles, 0, pixels, bias.map { $0 + columns.lowerBound }, clamp.on, clamp.lo, clamp.hi,
-                           output + image * pixels * outputs + columns.lowerBound)
+        mk_winograd_output(path, Int32(winogradTile), &geometry, columns.count, outputs, products + first,
+                           count * outputs, tiles.lowerBound, tiles.upperBound, pixels.lowerBound, pixels.upperBound,
+                           bias.map { $0 + first }, clamp.on, clamp.lo, clamp.hi, target + first)
     }
 
     /// The packed GEMM of `rows` x `columns` results at `result` (a block of `output`, rows
